@@ -1,0 +1,84 @@
+"""Incremental Server-Sent Events framing, chunk boundaries anywhere."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class SSEFrame:
+    event: str | None
+    data: str
+
+
+class SSEParser:
+    """Feed raw bytes, get complete frames. Handles \\n, \\r\\n and \\r line
+    ends, multi-line data, comments, and a byte stream cut anywhere (even in
+    the middle of a UTF-8 sequence)."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._event: str | None = None
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes) -> list[SSEFrame]:
+        self._buffer += chunk
+        frames: list[SSEFrame] = []
+        while True:
+            line, found = self._next_line()
+            if not found:
+                return frames
+            self._take_line(line, frames)
+
+    def close(self) -> list[SSEFrame]:
+        """End of stream: a final frame without its blank line still counts."""
+        frames: list[SSEFrame] = []
+        if self._buffer:
+            rest, self._buffer = self._buffer, b""
+            for line in rest.splitlines():
+                self._take_line(line, frames)
+        self._dispatch(frames)
+        return frames
+
+    def _next_line(self) -> tuple[bytes, bool]:
+        buf = self._buffer
+        nl = buf.find(b"\n")
+        cr = buf.find(b"\r")
+        if cr != -1 and (nl == -1 or cr < nl):
+            if cr == len(buf) - 1:
+                return b"", False  # a lone \r at the end may be half of \r\n
+            end, skip = cr, 2 if buf[cr + 1 : cr + 2] == b"\n" else 1
+        elif nl != -1:
+            end, skip = nl, 1
+        else:
+            return b"", False
+        self._buffer = buf[end + skip :]
+        return buf[:end], True
+
+    def _take_line(self, raw: bytes, frames: list[SSEFrame]) -> None:
+        if not raw:
+            self._dispatch(frames)
+            return
+        line = raw.decode("utf-8", errors="replace")
+        if line.startswith(":"):
+            return
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+
+    def _dispatch(self, frames: list[SSEFrame]) -> None:
+        if self._data:
+            frames.append(SSEFrame(self._event, "\n".join(self._data)))
+        self._event = None
+        self._data = []
+
+
+def frame(data: bytes, event: str | None = None) -> bytes:
+    """One SSE frame from already-serialised JSON."""
+    if event is None:
+        return b"data: " + data + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
