@@ -422,3 +422,23 @@ async def collect(events: AsyncIterator[Event]) -> Response:
     if not collector.finished:
         raise GatewayError(502, "upstream stream ended before it finished", kind="server")
     return collector.result()
+
+
+# A signature shown to a client of another family carries its origin, so a
+# replayed turn can be routed back to the family that can validate it.
+_SIGNATURE_TAG = "#crx#"
+
+
+def signature_for_client(signature: str, origin: str | None, client_family: str) -> str:
+    """The signature string to hand a client whose own family is `client_family`."""
+    if origin is None or origin == client_family:
+        return signature
+    return f"{origin}{_SIGNATURE_TAG}{signature}"
+
+
+def signature_from_client(value: str, client_family: str) -> tuple[str, str]:
+    """(signature, origin) from a string a client replayed."""
+    origin, tag, signature = value.partition(_SIGNATURE_TAG)
+    if tag and origin.isalpha():
+        return signature, origin
+    return value, client_family
