@@ -1,0 +1,85 @@
+"""Responses `custom` tools (Codex's apply_patch) for providers that only know
+functions: each becomes a function with one string argument `input`, and the
+calls coming back become custom calls again with the raw input."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+
+import orjson
+
+from crossroute import ir
+
+INPUT_SCHEMA = {
+    "type": "object",
+    "properties": {"input": {"type": "string", "description": "The raw input for this tool."}},
+    "required": ["input"],
+}
+
+
+def custom_tool_names(req: ir.Request) -> frozenset[str]:
+    return frozenset(t.name for t in req.tools if t.kind == "custom")
+
+
+def lower_request(req: ir.Request) -> ir.Request:
+    """A copy of `req` with custom tools and calls in function form."""
+    tools = [_as_function_tool(t) if t.kind == "custom" else t for t in req.tools]
+    messages = [_lower_message(m) for m in req.messages]
+    return dataclasses.replace(req, tools=tools, messages=messages)
+
+
+def _as_function_tool(tool: ir.Tool) -> ir.Tool:
+    description = tool.description or ""
+    grammar = (tool.custom_format or {}).get("definition")
+    if grammar:
+        description += f"\n\nThe `input` string must follow this grammar:\n{grammar}"
+    return ir.Tool(tool.name, description.strip() or None, INPUT_SCHEMA, kind="function")
+
+
+def _lower_message(message: ir.Message) -> ir.Message:
+    if not any(isinstance(p, ir.ToolCall) and p.kind == "custom" for p in message.parts):
+        return message
+    parts: list[ir.Part] = [
+        ir.ToolCall(p.id, p.name, orjson.dumps({"input": p.arguments}).decode(), "function")
+        if isinstance(p, ir.ToolCall) and p.kind == "custom" else p
+        for p in message.parts
+    ]
+    return ir.Message(message.role, parts)
+
+
+def unwrap_input(arguments: str) -> str:
+    try:
+        value = orjson.loads(arguments or "{}")
+    except orjson.JSONDecodeError:
+        return arguments
+    if isinstance(value, dict) and isinstance(value.get("input"), str):
+        return value["input"]
+    return arguments
+
+
+def raise_response(resp: ir.Response, names: frozenset[str]) -> ir.Response:
+    for part in resp.parts:
+        if isinstance(part, ir.ToolCall) and part.name in names:
+            part.kind = "custom"
+            part.arguments = unwrap_input(part.arguments)
+    return resp
+
+
+async def raise_events(events: AsyncIterator[ir.Event], names: frozenset[str]) -> AsyncIterator[ir.Event]:
+    """Custom calls' JSON argument pieces are held until the call ends, then
+    sent as the unwrapped raw input in one delta."""
+    held: dict[int, list[str]] = {}
+    async for event in events:
+        if isinstance(event, ir.ToolCallDelta) and event.index in held:
+            held[event.index].append(event.arguments)
+            continue
+        for index, pieces in held.items():
+            yield ir.ToolCallDelta(index, unwrap_input("".join(pieces)))
+        held.clear()
+        if isinstance(event, ir.ToolCallStart) and event.name in names:
+            event = ir.ToolCallStart(event.index, event.id, event.name, "custom")
+            held[event.index] = []
+        yield event
+    for index, pieces in held.items():
+        yield ir.ToolCallDelta(index, unwrap_input("".join(pieces)))

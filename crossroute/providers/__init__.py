@@ -1,0 +1,18 @@
+"""One module per upstream kind; KINDS is the registry."""
+
+from __future__ import annotations
+
+from crossroute.providers.anthropic import AnthropicProvider
+from crossroute.providers.base import Provider
+from crossroute.providers.gemini import GeminiProvider
+from crossroute.providers.openai_compat import OpenAICompatProvider
+from crossroute.providers.openai_responses import OpenAIResponsesProvider
+
+KINDS: dict[str, type[Provider]] = {
+    "openai": OpenAICompatProvider,
+    "openai-responses": OpenAIResponsesProvider,
+    "anthropic": AnthropicProvider,
+    "gemini": GeminiProvider,
+}
+
+__all__ = ["KINDS", "Provider"]

@@ -1,0 +1,36 @@
+"""Gemini Developer API upstreams (API key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crossroute.providers.base import Provider
+
+
+class GeminiProvider(Provider):
+    kind = "gemini"
+    format = "gemini"
+    default_base_url = "https://generativelanguage.googleapis.com"
+
+    def _api_root(self) -> str:
+        if self.base_url.endswith(("/v1beta", "/v1")):
+            return self.base_url
+        return f"{self.base_url}/v1beta"
+
+    def url(self, model: str, stream: bool) -> str:
+        action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return f"{self._api_root()}/models/{model}:{action}"
+
+    def auth_headers(self, key: str) -> dict[str, str]:
+        return {"x-goog-api-key": key} if key else {}
+
+    def count_tokens_url(self, model: str) -> str | None:
+        return f"{self._api_root()}/models/{model}:countTokens"
+
+    def count_tokens_body(self, body: dict[str, Any], model: str) -> dict[str, Any]:
+        request = {k: v for k, v in body.items() if k in ("contents", "systemInstruction", "tools", "toolConfig")}
+        return {"generateContentRequest": {"model": f"models/{model}", **request}}
+
+    def read_token_count(self, answer: Any) -> int | None:
+        count = answer.get("totalTokens") if isinstance(answer, dict) else None
+        return count if isinstance(count, int) else None

@@ -1,0 +1,284 @@
+"""The ASGI app: inbound routes, client keys, model lists, the Responses store."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from crossroute import __version__, ir
+from crossroute.config import Config
+from crossroute.formats import FORMAT_MODULES
+from crossroute.providers import KINDS
+from crossroute.routing import AccountPool, ModelRegistry
+from crossroute.server.http import (
+    BodyTooLarge,
+    HttpRequest,
+    JsonReply,
+    Receive,
+    Reply,
+    Scope,
+    Send,
+    read_request,
+    until_disconnect,
+)
+from crossroute.server.metrics import Metrics
+from crossroute.server.pipeline import Call, Pipeline, error_reply
+from crossroute.state.responses import ResponseStore
+
+# Base prefixes some clients keep in front of the usual paths (/anthropic/v1/messages, /gemini/v1beta/...).
+_PREFIXES = ("/anthropic", "/gemini", "/openai")
+_GEMINI_ACTIONS = {"generateContent": False, "streamGenerateContent": True}
+
+Handler = Callable[[HttpRequest], Awaitable[Reply]]
+
+
+def client_format_for(path: str) -> str:
+    """Which format errors on this path are written in."""
+    if "/messages" in path:
+        return "anthropic"
+    if "/responses" in path:
+        return "openai-responses"
+    if ":" in path.rsplit("/", 1)[-1] or path.startswith("/v1beta"):
+        return "gemini"
+    return "openai-chat"
+
+
+def _strip_prefix(path: str) -> str:
+    for prefix in _PREFIXES:
+        if path.startswith(prefix + "/v1"):
+            return path[len(prefix):]
+    return path
+
+
+class Gateway:
+    def __init__(self, config: Config, state_path: str | Path) -> None:
+        self.config = config
+        providers = [KINDS[p.kind](p) for p in config.providers]
+        self.registry = ModelRegistry(providers)
+        self.store = ResponseStore(state_path, config.state.response_ttl_seconds)
+        self.metrics = Metrics()
+        self.pipeline = Pipeline(self.registry, AccountPool(), self.store, self.metrics)
+        self._keys = [k.encode() for k in config.server.api_keys]
+        self.started = time.time()
+
+    # ------------------------------------------------------------ ASGI
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._serve(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.pipeline.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.pipeline.stop()
+                self.store.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = _strip_prefix(scope["path"])
+        client_format = client_format_for(path)
+        try:
+            request = await read_request(scope, receive, self.config.server.max_body_bytes)
+        except BodyTooLarge:
+            limit = self.config.server.max_body_bytes
+            error = ir.GatewayError(413, f"request body is larger than {limit} bytes", kind="request_too_large")
+            await error_reply(client_format, error).send(send)
+            return
+        request.path = path
+
+        async def answer() -> None:
+            reply = await self._handle(request, client_format)
+            await reply.send(send)
+
+        await until_disconnect(answer(), receive)
+
+    async def _handle(self, request: HttpRequest, client_format: str) -> Reply:
+        path = request.path
+        if path == "/health":
+            return JsonReply(200, {"status": "ok", "version": __version__, "uptime_s": round(time.time() - self.started)})
+        if not self._authorized(request):
+            return error_reply(client_format, ir.GatewayError(401, "missing or invalid API key for this gateway",
+                                                              code="invalid_api_key"))
+        try:
+            return await self._route(request, client_format)
+        except ir.GatewayError as error:
+            return error_reply(client_format, error)
+
+    def _authorized(self, request: HttpRequest) -> bool:
+        if not self._keys:
+            return True
+        presented = _presented_key(request)
+        if presented is None:
+            return False
+        candidate = presented.encode()
+        return any(hmac.compare_digest(candidate, key) for key in self._keys)
+
+    async def _route(self, request: HttpRequest, client_format: str) -> Reply:
+        method, path = request.method, request.path
+        if method == "POST":
+            if path in ("/v1/chat/completions", "/chat/completions"):
+                return await self._generate(request, "openai-chat")
+            if path in ("/v1/responses", "/responses"):
+                return await self._generate(request, "openai-responses")
+            if path == "/v1/messages":
+                return await self._generate(request, "anthropic")
+            if path == "/v1/messages/count_tokens":
+                return await self._count(request, "anthropic")
+            if path.startswith(("/v1beta/models/", "/v1/models/")):
+                return await self._gemini_action(request)
+        if method == "GET":
+            if path == "/metrics":
+                return JsonReply(200, self.metrics.render().encode(), {"content-type": "text/plain; version=0.0.4"})
+            if path in ("/v1/models", "/models", "/v1beta/models"):
+                return self._models(request)
+            if path.startswith(("/v1/models/", "/v1beta/models/")):
+                return self._model(request, path.split("/models/", 1)[1])
+        if path.startswith("/v1/responses/") and method in ("GET", "DELETE"):
+            return await self._stored_response(request, path.removeprefix("/v1/responses/"))
+        raise ir.GatewayError(404, f"no route for {method} {path}", kind="not_found")
+
+    # ------------------------------------------------------------ generation
+
+    def _body(self, request: HttpRequest) -> dict[str, Any]:
+        try:
+            body = orjson.loads(request.body)
+        except orjson.JSONDecodeError as exc:
+            raise ir.GatewayError(400, f"the request body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise ir.GatewayError(400, "the request body must be a JSON object")
+        return body
+
+    def _call(self, request: HttpRequest, client_format: str) -> Call:
+        body = self._body(request)
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise ir.GatewayError(400, "`model` is required and must be a string", param="model")
+        stream = body.get("stream", False)
+        return Call(client_format, body, request.headers, model, stream is True)
+
+    async def _generate(self, request: HttpRequest, client_format: str) -> Reply:
+        return await self.pipeline.generate(self._call(request, client_format))
+
+    async def _count(self, request: HttpRequest, client_format: str) -> Reply:
+        call = self._call(request, client_format)
+        return JsonReply(200, {"input_tokens": await self.pipeline.count_tokens(call)})
+
+    async def _gemini_action(self, request: HttpRequest) -> Reply:
+        target = request.path.split("/models/", 1)[1]
+        model, _, action = target.rpartition(":")
+        model = model.removeprefix("models/")
+        if not model:
+            raise ir.GatewayError(404, f"no route for POST {request.path}", kind="not_found")
+        body = self._body(request)
+        if action == "countTokens":
+            inner = body.get("generateContentRequest")
+            call = Call("gemini", inner if isinstance(inner, dict) else body, request.headers, model, False)
+            return JsonReply(200, {"totalTokens": await self.pipeline.count_tokens(call)})
+        if action not in _GEMINI_ACTIONS:
+            raise ir.GatewayError(404, f"unknown Gemini action {action!r}", kind="not_found")
+        stream = _GEMINI_ACTIONS[action]
+        sse = request.query.get("alt") == "sse"
+        return await self.pipeline.generate(Call("gemini", body, request.headers, model, stream, sse or not stream))
+
+    # ------------------------------------------------------------ model lists
+
+    def _model_names(self) -> list[tuple[str, str]]:
+        names: dict[str, str] = {}
+        for listed in self.registry.listed:
+            names.setdefault(listed.name, listed.provider.name)
+            if listed.alias:
+                names.setdefault(listed.alias, listed.provider.name)
+            names.setdefault(f"{listed.provider.name}/{listed.name}", listed.provider.name)
+        return list(names.items())
+
+    def _models(self, request: HttpRequest) -> Reply:
+        names = self._model_names()
+        style = _listing_style(request)
+        if style == "gemini":
+            return JsonReply(200, {"models": [_gemini_model(n) for n, _ in names]})
+        if style == "anthropic":
+            data = [_anthropic_model(n) for n, _ in names]
+            return JsonReply(200, {"data": data, "has_more": False,
+                                   "first_id": data[0]["id"] if data else None,
+                                   "last_id": data[-1]["id"] if data else None})
+        created = int(self.started)
+        return JsonReply(200, {"object": "list", "data": [
+            {"id": n, "object": "model", "created": created, "owned_by": p} for n, p in names]})
+
+    def _model(self, request: HttpRequest, name: str) -> Reply:
+        name = name.removeprefix("models/")
+        owners = dict(self._model_names())
+        if name not in owners:
+            raise ir.GatewayError(404, f"The model `{name}` does not exist", code="model_not_found")
+        style = _listing_style(request)
+        if style == "gemini":
+            return JsonReply(200, _gemini_model(name))
+        if style == "anthropic":
+            return JsonReply(200, _anthropic_model(name))
+        return JsonReply(200, {"id": name, "object": "model", "created": int(self.started), "owned_by": owners[name]})
+
+    # ------------------------------------------------------------ Responses store
+
+    async def _stored_response(self, request: HttpRequest, rest: str) -> Reply:
+        response_id, _, tail = rest.partition("/")
+        if request.method == "DELETE" and not tail:
+            if not await self.store.delete(response_id):
+                raise _response_not_found(response_id)
+            return JsonReply(200, {"id": response_id, "object": "response.deleted", "deleted": True})
+        stored = await self.store.get(response_id)
+        if stored is None:
+            raise _response_not_found(response_id)
+        if not tail:
+            return JsonReply(200, stored.rendered)
+        if tail == "input_items":
+            own_input = stored.messages[-1 - stored.input_count:-1]
+            items = FORMAT_MODULES["openai-responses"].render_input_items(own_input)
+            if request.query.get("order", "desc") == "desc":
+                items.reverse()
+            return JsonReply(200, {"object": "list", "data": items, "has_more": False,
+                                   "first_id": items[0].get("id") if items else None,
+                                   "last_id": items[-1].get("id") if items else None})
+        raise ir.GatewayError(404, f"no route for {request.method} {request.path}", kind="not_found")
+
+
+def _response_not_found(response_id: str) -> ir.GatewayError:
+    return ir.GatewayError(404, f"Response with id '{response_id}' not found.", code="previous_response_not_found")
+
+
+def _presented_key(request: HttpRequest) -> str | None:
+    headers = request.headers
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return headers.get("x-api-key") or headers.get("x-goog-api-key") or request.query.get("key")
+
+
+def _listing_style(request: HttpRequest) -> str:
+    headers = request.headers
+    if request.path.startswith("/v1beta") or "x-goog-api-key" in headers or "key" in request.query \
+            or "x-goog-api-client" in headers:
+        return "gemini"
+    if "anthropic-version" in headers:
+        return "anthropic"
+    return "openai"
+
+
+def _gemini_model(name: str) -> dict[str, Any]:
+    return {"name": f"models/{name}", "displayName": name, "version": "crossroute",
+            "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]}
+
+
+def _anthropic_model(name: str) -> dict[str, Any]:
+    return {"id": name, "type": "model", "display_name": name, "created_at": "2025-01-01T00:00:00Z"}
