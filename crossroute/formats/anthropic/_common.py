@@ -1,0 +1,187 @@
+"""Pieces shared by both directions of the Anthropic Messages format: input
+validation, stop reasons, usage arithmetic, ids and tool input objects."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from crossroute import ir
+
+OWN_FAMILY = "anthropic"
+MESSAGE_ID_PREFIX = "msg_"
+
+# ---------------------------------------------------------------- validation of client input
+
+
+def bad_request(message: str, param: str | None = None) -> ir.GatewayError:
+    return ir.GatewayError(400, message, param=param)
+
+
+def as_dict(value: Any, param: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise bad_request(f"`{param}` must be an object, got {type_name(value)}", param)
+    return value
+
+
+def as_list(value: Any, param: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise bad_request(f"`{param}` must be an array, got {type_name(value)}", param)
+    return value
+
+
+def required_str(value: Any, param: str) -> str:
+    if not isinstance(value, str):
+        raise bad_request(f"`{param}` must be a string, got {type_name(value)}", param)
+    return value
+
+
+def optional_str(value: Any, param: str) -> str | None:
+    return None if value is None else required_str(value, param)
+
+
+def optional_int(value: Any, param: str, minimum: int | None = None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise bad_request(f"`{param}` must be an integer, got {type_name(value)}", param)
+    if minimum is not None and value < minimum:
+        raise bad_request(f"`{param}` must be at least {minimum}, got {value}", param)
+    return value
+
+
+def optional_number(value: Any, param: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise bad_request(f"`{param}` must be a number, got {type_name(value)}", param)
+    return float(value)
+
+
+def optional_bool(value: Any, param: str) -> bool | None:
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise bad_request(f"`{param}` must be a boolean, got {type_name(value)}", param)
+    return value
+
+
+def type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+# ---------------------------------------------------------------- stop reasons
+
+_STOP_FROM_WIRE: dict[str, ir.StopReason] = {
+    "end_turn": "end_turn",
+    "max_tokens": "max_tokens",
+    "stop_sequence": "stop_sequence",
+    "tool_use": "tool_use",
+    "refusal": "content_filter",
+    # A paused server-tool turn is over as far as the client is concerned.
+    "pause_turn": "end_turn",
+    "model_context_window_exceeded": "max_tokens",
+}
+
+_STOP_TO_WIRE: dict[ir.StopReason, str] = {
+    "end_turn": "end_turn",
+    "max_tokens": "max_tokens",
+    "stop_sequence": "stop_sequence",
+    "tool_use": "tool_use",
+    "content_filter": "refusal",
+    "error": "end_turn",
+}
+
+
+# Tool calls decide tool_use both ways: a "tool_use" without any call (only
+# server tools ran) would make clients wait for calls that never come.
+
+
+def stop_from_wire(value: Any, has_tool_calls: bool) -> ir.StopReason:
+    if has_tool_calls:
+        return "tool_use"
+    reason = _STOP_FROM_WIRE.get(value, "end_turn") if isinstance(value, str) else "end_turn"
+    return "end_turn" if reason == "tool_use" else reason
+
+
+def stop_to_wire(reason: ir.StopReason, has_tool_calls: bool) -> str:
+    if has_tool_calls:
+        return "tool_use"
+    wire = _STOP_TO_WIRE.get(reason, "end_turn")
+    return "end_turn" if wire == "tool_use" else wire
+
+
+# ---------------------------------------------------------------- usage
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def usage_from_wire(usage: dict[str, Any]) -> ir.Usage:
+    """Anthropic counts cache reads and writes outside `input_tokens`; the IR counts them inside."""
+    cached = _count(usage.get("cache_read_input_tokens"))
+    written = _count(usage.get("cache_creation_input_tokens"))
+    details = usage.get("output_tokens_details")
+    thinking = _count(details.get("thinking_tokens")) if isinstance(details, dict) else 0
+    return ir.Usage(
+        input_tokens=_count(usage.get("input_tokens")) + cached + written,
+        output_tokens=_count(usage.get("output_tokens")),
+        cached_tokens=cached,
+        cache_write_tokens=written,
+        reasoning_tokens=thinking,
+    )
+
+
+def usage_to_wire(usage: ir.Usage | None) -> dict[str, Any]:
+    if usage is None:
+        return {"input_tokens": 0, "output_tokens": 0}
+    wire: dict[str, Any] = {
+        "input_tokens": max(0, usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens),
+        "output_tokens": usage.output_tokens,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
+        "cache_read_input_tokens": usage.cached_tokens,
+    }
+    if usage.reasoning_tokens:
+        wire["output_tokens_details"] = {"thinking_tokens": usage.reasoning_tokens}
+    return wire
+
+
+# ---------------------------------------------------------------- ids and tool input
+
+
+def message_id(value: str) -> str:
+    if not value:
+        return ir.new_id(MESSAGE_ID_PREFIX)
+    return value if value.startswith(MESSAGE_ID_PREFIX) else MESSAGE_ID_PREFIX + value
+
+
+_INVALID_TOOL_ID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def upstream_tool_id(value: str) -> str:
+    """Anthropic only takes ids matching ^[a-zA-Z0-9_-]+$. Ids replayed from
+    other formats are rewritten the same way in tool_use and tool_result, so
+    the pairing holds; the client never sees these rewritten ids."""
+    return _INVALID_TOOL_ID_CHARS.sub("_", value) or "call_"
+
+
+def tool_input(call: ir.ToolCall) -> dict[str, Any]:
+    """The JSON object Anthropic wants as `input`; invalid or non-object arguments give {}."""
+    if call.kind == "custom":
+        return {"input": call.arguments}
+    try:
+        value = orjson.loads(call.arguments) if call.arguments else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def dump_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
