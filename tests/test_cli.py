@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 
 from crossroute import __version__
 from crossroute.config import ConfigError, parse_config

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import anthropic
-import httpx
+import httpx2 as httpx
 import openai
 import orjson
 import pytest

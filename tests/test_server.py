@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
-import httpx
+import httpx2 as httpx
 import openai
 import pytest
 from google import genai
