@@ -4,7 +4,9 @@
 $ref/$defs, type arrays, oneOf/allOf, const, huge integer bounds) into the
 subset Gemini validates: one upper-case `type`, `nullable`, string enums,
 anyOf, and a short list of per-type constraints. It keeps an allow-list of
-keys, so nothing Gemini rejects can leak through.
+keys, so nothing Gemini rejects can leak through. What cannot be expressed
+(a $ref cycle, a dangling $ref, an object without properties, which Gemini
+rejects as OBJECT) becomes an untyped schema that accepts any value.
 
 `json_schema_from_gemini` goes the other way for schemas a Gemini client
 sends: upper-case type names and `nullable` become plain JSON Schema, which
@@ -30,7 +32,6 @@ _FORMATS_BY_TYPE = {
     "INTEGER": {"int32", "int64"},
     "NUMBER": {"float", "double"},
 }
-_ANY_TYPE = {"type": "OBJECT"}
 
 
 # ------------------------------------------------------------ JSON Schema -> Gemini
@@ -53,10 +54,10 @@ class _Cleaner:
     def clean(self, node: Any, *, depth: int, refs: frozenset[str]) -> dict[str, Any]:
         self.budget -= 1
         if not isinstance(node, dict) or depth > _MAX_DEPTH or self.budget < 0:
-            return dict(_ANY_TYPE)
+            return {}
         node, refs, resolved = self._resolve_ref(node, refs)
         if not resolved:
-            return _with_description(dict(_ANY_TYPE), node)
+            return _with_description({}, node)
         if isinstance(node.get("allOf"), list):
             node = self._merge_all_of(node, depth=depth, refs=refs)
         types, nullable = _type_names(node.get("type"))
@@ -64,23 +65,34 @@ class _Cleaner:
             nullable = True
         if len(types) > 1:
             return self._split_types(node, types, nullable, depth=depth, refs=refs)
-        out: dict[str, Any] = {}
-        _copy_annotations(node, out)
-        branches = self._any_of(node, depth=depth, refs=refs)
-        if branches is not None:
-            nullable = self._apply_any_of(out, branches) or nullable
         gemini_type = types[0] if types else _infer_type(node)
         enum = _enum_strings(node)
         if enum:
             gemini_type = "STRING"  # Gemini: "enum: only allowed for STRING type"
+        out: dict[str, Any] = {}
+        _copy_annotations(node, out)
+        branches = self._any_of(node, depth=depth, refs=refs)
+        if branches is not None:
+            nullable = self._apply_any_of(out, branches, gemini_type) or nullable
+        if enum:
             out["enum"] = enum
             if not isinstance(out.get("default"), str):
                 out.pop("default", None)
         if gemini_type:
             out["type"] = gemini_type
             self._type_keywords(node, gemini_type, out, depth=depth, refs=refs)
-        elif "anyOf" not in out and "type" not in out:
-            out.setdefault("type", "OBJECT")
+        if out.get("type") == "OBJECT" and not out.get("properties"):
+            # Gemini: "properties: should be non-empty for OBJECT type". Left
+            # untyped, the value may be anything, which is what such an object meant.
+            for key in (
+                "type",
+                "properties",
+                "required",
+                "propertyOrdering",
+                "minProperties",
+                "maxProperties",
+            ):
+                out.pop(key, None)
         if nullable:
             out["nullable"] = True
         return out
@@ -144,7 +156,9 @@ class _Cleaner:
             out["nullable"] = True
         return out
 
-    def _any_of(self, node: dict[str, Any], *, depth: int, refs: frozenset[str]) -> list[dict[str, Any]] | None:
+    def _any_of(
+        self, node: dict[str, Any], *, depth: int, refs: frozenset[str]
+    ) -> list[dict[str, Any]] | None:
         raw = node.get("anyOf")
         if not isinstance(raw, list):
             raw = node.get("oneOf")
@@ -152,8 +166,11 @@ class _Cleaner:
             return None
         return [self.clean(branch, depth=depth + 1, refs=refs) for branch in raw if isinstance(branch, dict)]
 
-    def _apply_any_of(self, out: dict[str, Any], branches: list[dict[str, Any]]) -> bool:
-        """Put cleaned anyOf branches into `out`; True when one of them was just null."""
+    def _apply_any_of(
+        self, out: dict[str, Any], branches: list[dict[str, Any]], own_type: str | None
+    ) -> bool:
+        """Put cleaned anyOf branches into `out` (a single branch is folded in
+        when its type agrees); True when one of them was just null."""
         nullable = False
         kept: list[dict[str, Any]] = []
         for branch in branches:
@@ -163,7 +180,7 @@ class _Cleaner:
                 kept.append(branch)
         if kept and all(_is_plain_enum(b) for b in kept):
             kept = [_union_enums(kept)]
-        if len(kept) == 1:
+        if len(kept) == 1 and (own_type is None or kept[0].get("type") in (None, own_type)):
             for key, value in kept[0].items():
                 out.setdefault(key, value)
         elif kept:
@@ -286,7 +303,9 @@ def _as_enum_string(value: Any) -> str | None:
 
 
 def _is_plain_enum(branch: dict[str, Any]) -> bool:
-    return branch.get("type") == "STRING" and "enum" in branch and set(branch) <= {"type", "enum", "description"}
+    return (
+        branch.get("type") == "STRING" and "enum" in branch and set(branch) <= {"type", "enum", "description"}
+    )
 
 
 def _union_enums(branches: list[dict[str, Any]]) -> dict[str, Any]:

@@ -55,6 +55,8 @@ def assert_gemini_schema(node: Any, path: str = "$") -> None:
             assert math.isfinite(value) and abs(value) < 2**53 - 1, path
     if node.get("type") == "ARRAY":
         assert "items" in node, path
+    if node.get("type") == "OBJECT":
+        assert node.get("properties"), f"{path}: Gemini rejects an OBJECT without properties"
     if "items" in node:
         assert_gemini_schema(node["items"], path + ".items")
     properties = node.get("properties", {})
@@ -182,7 +184,7 @@ def test_claude_code_schema_refs_allof_const_formats() -> None:
     assert item["properties"]["status"] == {"type": "STRING", "enum": ["pending", "in_progress", "completed"]}
     assert item["properties"]["priority"] == {"type": "STRING", "enum": ["1", "2", "3"]}
     assert item["required"] == ["content", "status"]
-    assert props["headers"] == {"type": "OBJECT"}
+    assert props["headers"] == {}  # a free-form map: untyped, since OBJECT needs properties
     assert props["permission"] == {"type": "STRING", "enum": ["acceptEdits", "plan"]}
     assert props["url"] == {"type": "STRING"}
     assert props["when"] == {"type": "STRING", "format": "date-time"}
@@ -202,7 +204,7 @@ def test_cleaned_schemas_are_accepted_by_the_sdk_schema_type() -> None:
         assert parsed.type == types.Type.OBJECT
 
 
-def test_cyclic_ref_becomes_object_and_terminates() -> None:
+def test_cyclic_ref_becomes_untyped_and_terminates() -> None:
     tree = {
         "$ref": "#/definitions/Node",
         "definitions": {
@@ -218,7 +220,7 @@ def test_cyclic_ref_becomes_object_and_terminates() -> None:
     cleaned = clean_for_gemini(tree)
     assert cleaned is not None
     assert cleaned["properties"]["value"] == {"type": "STRING"}
-    assert cleaned["properties"]["children"] == {"type": "ARRAY", "items": {"type": "OBJECT"}}
+    assert cleaned["properties"]["children"] == {"type": "ARRAY", "items": {}}
 
 
 def test_self_reference_through_root_pointer() -> None:
@@ -226,13 +228,13 @@ def test_self_reference_through_root_pointer() -> None:
     cleaned = clean_for_gemini(schema)
     assert cleaned == {
         "type": "OBJECT",
-        "properties": {"next": {"type": "OBJECT", "properties": {"next": {"type": "OBJECT"}}}},
+        "properties": {"next": {"type": "OBJECT", "properties": {"next": {}}}},
     }
 
 
 def test_dangling_ref_keeps_description() -> None:
     cleaned = clean_for_gemini({"$ref": "https://example.com/s.json", "description": "remote"})
-    assert cleaned == {"type": "OBJECT", "description": "remote"}
+    assert cleaned == {"description": "remote"}
 
 
 def test_gemini_cli_uppercase_types_are_accepted_and_kept_uppercase() -> None:
@@ -248,7 +250,11 @@ def test_gemini_cli_uppercase_types_are_accepted_and_kept_uppercase() -> None:
 
 
 def test_object_without_properties_and_array_without_items() -> None:
-    assert clean_for_gemini({"type": "object", "properties": {}, "required": ["x"]}) == {"type": "OBJECT"}
+    assert clean_for_gemini({"type": "object", "properties": {}, "required": ["x"]}) == {}
+    assert clean_for_gemini({"type": ["object", "null"], "description": "d", "minProperties": 1}) == {
+        "description": "d",
+        "nullable": True,
+    }
     assert clean_for_gemini({"type": "array"}) == {"type": "ARRAY", "items": {"type": "STRING"}}
     assert clean_for_gemini({"type": "array", "prefixItems": [{"type": "integer"}]}) == {
         "type": "ARRAY",

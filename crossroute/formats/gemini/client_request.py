@@ -1,0 +1,454 @@
+"""A Gemini client's generateContent body -> ir.Request.
+
+Every field is untrusted: wrong types raise GatewayError(400) naming the
+field. lowerCamelCase and snake_case keys are both read.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from typing import Any
+
+from crossroute import ir
+from crossroute.formats.gemini._wire import camel, field, has_field, signature_from_client, text_of
+from crossroute.reasoning import EFFORTS
+from crossroute.schema import json_schema_from_gemini
+
+_MODELED_TOP = frozenset(
+    {"contents", "systemInstruction", "tools", "toolConfig", "generationConfig", "model"}
+)
+_MODELED_GENERATION = frozenset(
+    {
+        "maxOutputTokens",
+        "temperature",
+        "topP",
+        "topK",
+        "stopSequences",
+        "responseMimeType",
+        "responseSchema",
+        "responseJsonSchema",
+        "thinkingConfig",
+    }
+)
+_JSON_MIME = "application/json"
+_PLAIN_MIMES = frozenset({"text/plain", ""})
+
+
+def parse_request(body: Any, *, model: str | None = None, stream: bool | None = None) -> ir.Request:
+    if not isinstance(body, dict):
+        raise ir.GatewayError(400, "request body must be a JSON object")
+    contents = field(body, "contents")
+    if contents is None:
+        raise ir.GatewayError(400, "contents is required", param="contents")
+    if not isinstance(contents, list) or not contents:
+        raise ir.GatewayError(400, "contents must be a non-empty array of Content", param="contents")
+    body_model = body.get("model")
+    req = ir.Request(
+        model=model or (body_model if isinstance(body_model, str) else ""),
+        messages=_Conversation().messages(contents),
+        system=_system(field(body, "systemInstruction")),
+        stream=bool(stream),
+        source_format="gemini",
+    )
+    _read_tools(field(body, "tools"), req)
+    _read_tool_config(field(body, "toolConfig"), req)
+    _read_generation_config(field(body, "generationConfig"), req)
+    for key, value in body.items():
+        name = camel(key)
+        if name not in _MODELED_TOP:
+            req.extras[name] = value
+    return req
+
+
+# ---------------------------------------------------------------- small validators
+
+
+def _bad(message: str, param: str) -> ir.GatewayError:
+    return ir.GatewayError(400, message, param=param)
+
+
+def _dict(value: Any, param: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _bad(f"{param} must be an object", param)
+    return value
+
+
+def _list(value: Any, param: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _bad(f"{param} must be an array", param)
+    return value
+
+
+def _str(value: Any, param: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise _bad(f"{param} must be a string", param)
+
+
+def _int(value: Any, param: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.lstrip("-").isdigit():  # proto-JSON allows int64 as string
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise _bad(f"{param} must be an integer", param)
+
+
+def _float(value: Any, param: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise _bad(f"{param} must be a number", param)
+
+
+def _bool(value: Any, param: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise _bad(f"{param} must be a boolean", param)
+
+
+# ---------------------------------------------------------------- contents
+
+
+class _Conversation:
+    """Reads contents in order, keeping the state needed to pair function
+    responses without ids with the calls they answer."""
+
+    def __init__(self) -> None:
+        self.call_count = 0
+        self.unanswered: list[ir.ToolCall] = []
+        self.unmatched = 0
+
+    def messages(self, contents: list[Any]) -> list[ir.Message]:
+        messages: list[ir.Message] = []
+        for index, content in enumerate(contents):
+            messages.extend(self._content(content, f"contents[{index}]"))
+        return messages
+
+    def _content(self, content: Any, path: str) -> list[ir.Message]:
+        content = _dict(content, path)
+        role = _str(field(content, "role"), f"{path}.role") or "user"
+        parts = _list(field(content, "parts"), f"{path}.parts")
+        if role in ("model", "assistant"):
+            return self._model_turn(parts, path)
+        if role in ("user", "function", "tool"):
+            return self._user_turn(parts, path)
+        raise _bad(f"{path}.role must be 'user' or 'model', got {role!r}", f"{path}.role")
+
+    # ------------------------------------------------------------ user side
+
+    def _user_turn(self, parts: list[Any], path: str) -> list[ir.Message]:
+        """Function responses become role "tool" messages, the rest "user"
+        messages, in the order they came."""
+        messages: list[ir.Message] = []
+        for index, raw in enumerate(parts):
+            part_path = f"{path}.parts[{index}]"
+            part = _dict(raw, part_path)
+            if has_field(part, "functionResponse"):
+                role: ir.Role = "tool"
+                items: list[ir.Part] = [self._function_response(field(part, "functionResponse"), part_path)]
+            else:
+                role = "user"
+                items = _plain_parts(part, part_path)
+                if has_field(part, "functionCall"):
+                    items.append(self._function_call(field(part, "functionCall"), part_path))
+            if not items:
+                continue
+            if messages and messages[-1].role == role:
+                messages[-1].parts.extend(items)
+            else:
+                messages.append(ir.Message(role, items))
+        return messages
+
+    def _function_response(self, raw: Any, path: str) -> ir.ToolResult:
+        path = f"{path}.functionResponse"
+        response = _dict(raw, path)
+        name = _str(field(response, "name"), f"{path}.name")
+        call_id = _str(field(response, "id"), f"{path}.id") or self._answer_by_name(name)
+        self._mark_answered(call_id)
+        content, is_error = _response_content(field(response, "response"))
+        extra_parts = _list(field(response, "parts"), f"{path}.parts")
+        for index, part in enumerate(extra_parts):
+            part_path = f"{path}.parts[{index}]"
+            content.extend(
+                p
+                for p in _plain_parts(_dict(part, part_path), part_path)
+                if isinstance(p, ir.Text | ir.Image)
+            )
+        return ir.ToolResult(call_id=call_id, content=content, name=name, is_error=is_error)
+
+    def _answer_by_name(self, name: str | None) -> str:
+        for call in self.unanswered:
+            if call.name == name:
+                return call.id
+        self.unmatched += 1
+        return f"call_unmatched_{self.unmatched}"
+
+    def _mark_answered(self, call_id: str) -> None:
+        self.unanswered = [call for call in self.unanswered if call.id != call_id]
+
+    # ------------------------------------------------------------ model side
+
+    def _model_turn(self, parts: list[Any], path: str) -> list[ir.Message]:
+        items: list[ir.Part] = []
+        for index, raw in enumerate(parts):
+            part_path = f"{path}.parts[{index}]"
+            part = _dict(raw, part_path)
+            signed = signature_from_client(field(part, "thoughtSignature"))
+            if field(part, "thought") is True:
+                _add_thought(items, part, signed, part_path)
+                continue
+            body: list[ir.Part] = _plain_parts(part, part_path)
+            if has_field(part, "functionCall"):
+                body.append(self._function_call(field(part, "functionCall"), part_path))
+            if signed is not None:
+                items.append(ir.Reasoning("", signed[0], origin=signed[1]))
+            items.extend(body)
+        return [ir.Message("assistant", items)] if items else []
+
+    def _function_call(self, raw: Any, path: str) -> ir.ToolCall:
+        path = f"{path}.functionCall"
+        call = _dict(raw, path)
+        name = _str(field(call, "name"), f"{path}.name")
+        if not name:
+            raise _bad(f"{path}.name is required", f"{path}.name")
+        args = field(call, "args")
+        if args is not None and not isinstance(args, dict):
+            raise _bad(f"{path}.args must be an object", f"{path}.args")
+        call_id = _str(field(call, "id"), f"{path}.id") or f"call_{self.call_count}"
+        self.call_count += 1
+        tool_call = ir.ToolCall(call_id, name, text_of(args or {}))
+        self.unanswered.append(tool_call)
+        return tool_call
+
+
+def _add_thought(
+    items: list[ir.Part], part: dict[str, Any], signed: tuple[str, str] | None, path: str
+) -> None:
+    """A thought part. One with no text but a signature closes the thought
+    just before it (how our own encoders show a foreign signature); with
+    nothing open it stands alone (a redacted Anthropic block)."""
+    text = _str(field(part, "text"), f"{path}.text") or ""
+    signature, origin = signed if signed else (None, "gemini")
+    last = items[-1] if items else None
+    if not text and signature is not None:
+        if isinstance(last, ir.Reasoning) and last.text and last.signature is None and not last.redacted:
+            last.signature, last.origin = signature, origin
+            return
+        items.append(ir.Reasoning("", signature, origin=origin, redacted=origin == "anthropic"))
+        return
+    if text:
+        items.append(ir.Reasoning(text, signature, origin=origin))
+
+
+def _plain_parts(part: dict[str, Any], path: str) -> list[ir.Part]:
+    """Text and media of one part (function calls/responses are handled by the caller)."""
+    out: list[ir.Part] = []
+    text = _str(field(part, "text"), f"{path}.text")
+    if text:
+        out.append(ir.Text(text))
+    if has_field(part, "inlineData"):
+        out.append(_inline_data(_dict(field(part, "inlineData"), f"{path}.inlineData"), f"{path}.inlineData"))
+    if has_field(part, "fileData"):
+        out.append(_file_data(_dict(field(part, "fileData"), f"{path}.fileData"), f"{path}.fileData"))
+    code = field(part, "executableCode")
+    if isinstance(code, dict) and isinstance(field(code, "code"), str):
+        language = field(code, "language")
+        fence = language.lower() if isinstance(language, str) and language != "LANGUAGE_UNSPECIFIED" else ""
+        out.append(ir.Text(f"```{fence}\n{field(code, 'code')}\n```"))
+    result = field(part, "codeExecutionResult")
+    if isinstance(result, dict) and isinstance(field(result, "output"), str):
+        out.append(ir.Text(field(result, "output")))
+    return out
+
+
+def _inline_data(blob: dict[str, Any], path: str) -> ir.Text | ir.Image:
+    mime = _str(field(blob, "mimeType"), f"{path}.mimeType") or "application/octet-stream"
+    data = _str(field(blob, "data"), f"{path}.data")
+    if data is None:
+        raise _bad(f"{path}.data is required", f"{path}.data")
+    if mime.startswith("image/"):
+        return ir.Image(data=data, media_type=mime)
+    # The IR carries images only; say what was left out rather than drop it silently.
+    return ir.Text(f"[{mime} attachment omitted: the gateway can forward only images]")
+
+
+def _file_data(ref: dict[str, Any], path: str) -> ir.Text | ir.Image:
+    uri = _str(field(ref, "fileUri"), f"{path}.fileUri")
+    if not uri:
+        raise _bad(f"{path}.fileUri is required", f"{path}.fileUri")
+    mime = _str(field(ref, "mimeType"), f"{path}.mimeType") or mimetypes.guess_type(uri)[0] or ""
+    if mime.startswith("image/"):
+        return ir.Image(url=uri, media_type=mime)
+    return ir.Text(f"[{mime or 'file'} attachment omitted: {uri}]")
+
+
+def _response_content(response: Any) -> tuple[list[ir.Text | ir.Image], bool]:
+    """functionResponse.response -> (content, is_error) by the output/error convention."""
+    if response is None:
+        return [], False
+    if isinstance(response, dict):
+        if "output" in response:
+            return [ir.Text(text_of(response["output"]))], False
+        if "error" in response:
+            return [ir.Text(text_of(response["error"]))], True
+    return [ir.Text(text_of(response))], False
+
+
+# ---------------------------------------------------------------- system, tools
+
+
+def _system(raw: Any) -> list[ir.Text]:
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        return [ir.Text(raw)] if raw else []
+    if isinstance(raw, dict):
+        parts = _list(field(raw, "parts"), "systemInstruction.parts")
+    elif isinstance(raw, list):
+        parts = raw
+    else:
+        raise _bad("systemInstruction must be a Content object", "systemInstruction")
+    texts: list[ir.Text] = []
+    for index, part in enumerate(parts):
+        path = f"systemInstruction.parts[{index}]"
+        text = part if isinstance(part, str) else _str(field(_dict(part, path), "text"), f"{path}.text")
+        if text:
+            texts.append(ir.Text(text))
+    return texts
+
+
+def _read_tools(raw: Any, req: ir.Request) -> None:
+    other_tools: list[dict[str, Any]] = []
+    for index, tool in enumerate(_list(raw, "tools")):
+        path = f"tools[{index}]"
+        tool = _dict(tool, path)
+        declarations = _list(field(tool, "functionDeclarations"), f"{path}.functionDeclarations")
+        for number, declaration in enumerate(declarations):
+            req.tools.append(_declaration(declaration, f"{path}.functionDeclarations[{number}]"))
+        rest = {camel(k): v for k, v in tool.items() if camel(k) != "functionDeclarations"}
+        if rest:
+            other_tools.append(rest)  # googleSearch, codeExecution, urlContext, ...
+    if other_tools:
+        req.extras["tools"] = other_tools
+
+
+def _declaration(raw: Any, path: str) -> ir.Tool:
+    declaration = _dict(raw, path)
+    name = _str(field(declaration, "name"), f"{path}.name")
+    if not name:
+        raise _bad(f"{path}.name is required", f"{path}.name")
+    schema = field(declaration, "parametersJsonSchema")
+    param = f"{path}.parametersJsonSchema"
+    if schema is None:
+        schema, param = field(declaration, "parameters"), f"{path}.parameters"
+    if schema is not None and not isinstance(schema, dict):
+        raise _bad(f"{param} must be an object", param)
+    return ir.Tool(
+        name=name,
+        description=_str(field(declaration, "description"), f"{path}.description"),
+        parameters=json_schema_from_gemini(schema) if schema is not None else None,
+    )
+
+
+def _read_tool_config(raw: Any, req: ir.Request) -> None:
+    config = _dict(raw, "toolConfig")
+    calling = _dict(field(config, "functionCallingConfig"), "toolConfig.functionCallingConfig")
+    rest = {camel(k): v for k, v in config.items() if camel(k) != "functionCallingConfig"}
+    mode = _str(field(calling, "mode"), "toolConfig.functionCallingConfig.mode")
+    names = _list(
+        field(calling, "allowedFunctionNames"), "toolConfig.functionCallingConfig.allowedFunctionNames"
+    )
+    if mode is not None:
+        req.tool_choice = _tool_choice(mode.upper(), names)
+    if len(names) > 1:
+        # The IR has no "one of these tools"; keep the original for a Gemini upstream.
+        rest["functionCallingConfig"] = calling
+    if rest:
+        req.extras["toolConfig"] = rest
+
+
+def _tool_choice(mode: str, names: list[Any]) -> ir.ToolChoice | None:
+    if mode in ("AUTO", "VALIDATED"):
+        return ir.ToolChoice("auto")
+    if mode == "NONE":
+        return ir.ToolChoice("none")
+    if mode == "ANY":
+        if len(names) == 1 and isinstance(names[0], str):
+            return ir.ToolChoice("tool", names[0])
+        return ir.ToolChoice("required")
+    if mode == "MODE_UNSPECIFIED":
+        return None
+    raise _bad(
+        "toolConfig.functionCallingConfig.mode must be AUTO, ANY, NONE or VALIDATED",
+        "toolConfig.functionCallingConfig.mode",
+    )
+
+
+# ---------------------------------------------------------------- generationConfig
+
+
+def _read_generation_config(raw: Any, req: ir.Request) -> None:
+    config = _dict(raw, "generationConfig")
+    p = "generationConfig."
+    req.max_tokens = _int(field(config, "maxOutputTokens"), p + "maxOutputTokens")
+    req.temperature = _float(field(config, "temperature"), p + "temperature")
+    req.top_p = _float(field(config, "topP"), p + "topP")
+    top_k = _float(field(config, "topK"), p + "topK")
+    req.top_k = int(top_k) if top_k is not None else None
+    req.stop = _stop_sequences(field(config, "stopSequences"))
+    req.reasoning = _thinking(_dict(field(config, "thinkingConfig"), p + "thinkingConfig"))
+    rest = {camel(k): v for k, v in config.items() if camel(k) not in _MODELED_GENERATION}
+    mime = _str(field(config, "responseMimeType"), p + "responseMimeType") or ""
+    if mime == _JSON_MIME:
+        req.response_format = _json_format(config)
+    elif mime not in _PLAIN_MIMES:  # e.g. text/x.enum: only a Gemini upstream understands it
+        for name in ("responseMimeType", "responseSchema", "responseJsonSchema"):
+            if has_field(config, name):
+                rest[name] = field(config, name)
+    if rest:
+        req.extras["generationConfig"] = rest
+
+
+def _stop_sequences(raw: Any) -> list[str]:
+    if isinstance(raw, str):
+        return [raw]
+    values = _list(raw, "generationConfig.stopSequences")
+    if not all(isinstance(v, str) for v in values):
+        raise _bad("generationConfig.stopSequences must be strings", "generationConfig.stopSequences")
+    return list(values)
+
+
+def _json_format(config: dict[str, Any]) -> ir.ResponseFormat:
+    schema = field(config, "responseJsonSchema")
+    param = "generationConfig.responseJsonSchema"
+    if schema is None:
+        schema, param = field(config, "responseSchema"), "generationConfig.responseSchema"
+    if schema is None:
+        return ir.ResponseFormat("json_object")
+    if not isinstance(schema, dict):
+        raise _bad(f"{param} must be an object", param)
+    return ir.ResponseFormat("json_schema", schema=json_schema_from_gemini(schema))
+
+
+def _thinking(config: dict[str, Any]) -> ir.ReasoningConfig | None:
+    p = "generationConfig.thinkingConfig."
+    level = _str(field(config, "thinkingLevel"), p + "thinkingLevel")
+    budget = _int(field(config, "thinkingBudget"), p + "thinkingBudget")
+    include = _bool(field(config, "includeThoughts"), p + "includeThoughts")
+    effort: Any = None
+    if level and level.upper() != "THINKING_LEVEL_UNSPECIFIED":
+        effort = level.lower()
+        if effort not in EFFORTS:
+            raise _bad(f"unknown thinkingLevel {level!r}", p + "thinkingLevel")
+    if effort is None and budget is None and include is None:
+        return None
+    return ir.ReasoningConfig(effort=effort, budget=budget, summary=include)

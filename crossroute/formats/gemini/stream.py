@@ -1,0 +1,260 @@
+"""streamGenerateContent: upstream bytes -> IR events, IR events -> client bytes.
+
+Gemini streams carry whole function calls and only new parts per chunk, no
+terminator, and `finishReason` on the last chunk. With ?alt=sse every chunk is
+a `data:` frame; without it the body is one JSON array written incrementally.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from crossroute import ir
+from crossroute.formats.gemini._wire import (
+    args_object,
+    blocked_prompt,
+    field,
+    finish_reason_for,
+    stop_reason_from,
+    usage_from,
+    usage_metadata,
+)
+from crossroute.formats.gemini.errors import error_from_body, render_error
+from crossroute.formats.gemini.response import (
+    ClientParts,
+    candidate_parts,
+    decode_parts,
+    finish_of,
+    first_candidate,
+    model_version,
+    response_id,
+)
+from crossroute.sse import SSEParser
+
+_RAW_KEEP = 1 << 20  # bytes kept to read a body that turns out not to be SSE
+_BLOCKED = "__blocked_prompt__"
+
+
+# ---------------------------------------------------------------- decoder (upstream)
+
+
+class StreamDecoder:
+    def __init__(self) -> None:
+        self._sse = SSEParser()
+        self._raw = bytearray()
+        self._framed = False
+        self._started = False
+        self._done = False
+        self._finish: str | None = None
+        self._usage: ir.Usage | None = None
+        self._calls = 0
+
+    def feed(self, chunk: bytes) -> list[ir.Event]:
+        if not self._framed and len(self._raw) < _RAW_KEEP:
+            self._raw += chunk
+        events: list[ir.Event] = []
+        for frame in self._sse.feed(chunk):
+            self._framed = True
+            events += self._data(frame.data)
+        return events
+
+    def close(self) -> list[ir.Event]:
+        events: list[ir.Event] = []
+        for frame in self._sse.close():
+            self._framed = True
+            events += self._data(frame.data)
+        if not self._framed and self._raw.strip():
+            events += self._data(self._raw.decode("utf-8", errors="replace"))
+        if not self._done:
+            events += self._end()
+        return events
+
+    # ------------------------------------------------------------ chunks
+
+    def _data(self, data: str) -> list[ir.Event]:
+        if self._done:
+            return []
+        if data.strip() == "[DONE]":
+            return self._end(clean=True)
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return self._fail(ir.GatewayError(502, "upstream sent a malformed stream chunk", kind="server"))
+        chunks = parsed if isinstance(parsed, list) else [parsed]
+        events: list[ir.Event] = []
+        for chunk in chunks:
+            if not self._done and isinstance(chunk, dict):
+                events += self._chunk(chunk)
+        return events
+
+    def _chunk(self, chunk: dict[str, Any]) -> list[ir.Event]:
+        if isinstance(chunk.get("error"), dict):
+            return self._fail(error_from_body(chunk, None))
+        events: list[ir.Event] = []
+        if not self._started:
+            self._started = True
+            events.append(_stream_start(chunk))
+        usage = usage_from(field(chunk, "usageMetadata"))
+        if usage is not None:
+            self._usage = usage
+        candidate = first_candidate(chunk)
+        for part in decode_parts(candidate_parts(candidate)):
+            events += self._part_events(part)
+        finish = finish_of(candidate)
+        if finish:
+            self._finish = finish
+        elif candidate is None and blocked_prompt(chunk):
+            self._finish = _BLOCKED
+        return events
+
+    def _part_events(self, part: ir.Part) -> list[ir.Event]:
+        if isinstance(part, ir.Text):
+            return [ir.TextDelta(part.text)]
+        if isinstance(part, ir.Reasoning):
+            events: list[ir.Event] = []
+            if part.text:
+                events.append(ir.ReasoningDelta(text=part.text, origin=part.origin))
+            if part.signature is not None:
+                events.append(ir.ReasoningDelta(signature=part.signature, origin=part.origin))
+            return events
+        if isinstance(part, ir.ToolCall):
+            index, self._calls = self._calls, self._calls + 1
+            return [ir.ToolCallStart(index, part.id, part.name), ir.ToolCallDelta(index, part.arguments)]
+        return []  # the IR stream has no event for generated images
+
+    # ------------------------------------------------------------ endings
+
+    def _end(self, *, clean: bool = False) -> list[ir.Event]:
+        self._done = True
+        events: list[ir.Event] = []
+        if not self._started:
+            if not clean:
+                return [ir.StreamError(ir.GatewayError(502, "upstream stream was empty", kind="server"))]
+            events.append(ir.StreamStart(ir.new_id("gen-"), ""))
+        if self._finish is None and not clean:
+            error = ir.GatewayError(502, "upstream stream ended without a finishReason", kind="server")
+            return events + [ir.StreamError(error)]
+        if self._finish == _BLOCKED:
+            stop: ir.StopReason = "content_filter"
+        else:
+            stop = stop_reason_from(self._finish, has_calls=self._calls > 0)
+        return events + [ir.Finish(stop, self._usage)]
+
+    def _fail(self, error: ir.GatewayError) -> list[ir.Event]:
+        self._done = True
+        return [ir.StreamError(error)]
+
+
+def _stream_start(chunk: dict[str, Any]) -> ir.StreamStart:
+    return ir.StreamStart(response_id(chunk) or ir.new_id("gen-"), model_version(chunk))
+
+
+# ---------------------------------------------------------------- encoder (client)
+
+
+class StreamEncoder:
+    """IR events -> streamGenerateContent bytes for a Gemini client.
+
+    Text and thoughts go out as they come. Tool calls are held until their
+    arguments are complete (the next event that is not a tool-call event) and
+    sent whole, as Gemini does. Finish sends the last chunk with finishReason
+    and usageMetadata; an error ends the stream with an {"error": ...} chunk,
+    which google-genai raises on.
+    """
+
+    def __init__(self, req: ir.Request, *, sse: bool = True) -> None:
+        self.req = req
+        self.sse = sse
+        self.id = ""
+        self.model = req.model
+        self._parts = ClientParts()
+        self._calls: dict[int, ir.ToolCall] = {}
+        self._sent_calls = False
+        self._chunks_sent = 0
+        self._ended = False
+        self._closed = False
+
+    def encode(self, event: ir.Event) -> bytes:
+        if self._ended:
+            return b""
+        if isinstance(event, ir.StreamStart):
+            self.id, self.model = event.id, event.model or self.model
+            return b""
+        if isinstance(event, ir.ToolCallStart):
+            self._calls[event.index] = ir.ToolCall(event.id, event.name, "", event.kind)
+            return b""
+        if isinstance(event, ir.ToolCallDelta):
+            if event.index in self._calls:
+                self._calls[event.index].arguments += event.arguments
+            return b""
+        if isinstance(event, ir.StreamError):
+            return self._error(event.error)
+        parts = self._flush_calls()
+        if isinstance(event, ir.TextDelta):
+            parts += self._parts.text(event.text)
+        elif isinstance(event, ir.ReasoningDelta):
+            parts += self._reasoning(event)
+        elif isinstance(event, ir.Finish):
+            return self._finish(parts, event)
+        return self._emit(self._chunk(parts)) if parts else b""
+
+    def close(self) -> bytes:
+        if self._closed:
+            return b""
+        out = b""
+        if not self._ended:
+            out = self._error(ir.GatewayError(502, "upstream stream ended before it finished", kind="server"))
+        self._closed = True
+        if not self.sse:
+            out += b"[]" if self._chunks_sent == 0 else b"]"
+        return out
+
+    # ------------------------------------------------------------ pieces
+
+    def _reasoning(self, event: ir.ReasoningDelta) -> list[dict[str, Any]]:
+        parts = self._parts.thought(event.text) if event.text and not event.redacted else []
+        if event.signature is not None:
+            parts += self._parts.signature(event.signature, event.origin, redacted=event.redacted)
+        return parts
+
+    def _flush_calls(self) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = []
+        for index in sorted(self._calls):
+            call = self._calls[index]
+            parts += self._parts.call(call.id, call.name, args_object(call.arguments or "{}", call.kind))
+        if self._calls:
+            self._sent_calls = True
+            self._calls.clear()
+        return parts
+
+    def _finish(self, parts: list[dict[str, Any]], event: ir.Finish) -> bytes:
+        parts += self._parts.flush()
+        stop = "tool_use" if self._sent_calls else event.stop_reason
+        chunk = self._chunk(parts, finish=finish_reason_for(stop))
+        if event.usage is not None:
+            chunk["usageMetadata"] = usage_metadata(event.usage)
+        self._ended = True
+        return self._emit(chunk)
+
+    def _error(self, error: ir.GatewayError) -> bytes:
+        self._ended = True
+        self._calls.clear()
+        return self._emit(render_error(error))
+
+    def _chunk(self, parts: list[dict[str, Any]], *, finish: str | None = None) -> dict[str, Any]:
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}} if parts else {}
+        candidate["index"] = 0
+        if finish is not None:
+            candidate["finishReason"] = finish
+        if not self.id:
+            self.id = ir.new_id("gen-")
+        return {"candidates": [candidate], "modelVersion": self.model, "responseId": self.id}
+
+    def _emit(self, chunk: dict[str, Any]) -> bytes:
+        data = orjson.dumps(chunk)
+        self._chunks_sent += 1
+        if self.sse:
+            return b"data: " + data + b"\r\n\r\n"
+        return (b"[" if self._chunks_sent == 1 else b",\r\n") + data
