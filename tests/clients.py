@@ -37,6 +37,7 @@ class CallSeen:
     id: str
     name: str
     args: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)  # fields a client keeps and replays (extra_content)
 
 
 @dataclass
@@ -74,7 +75,7 @@ class ChatClient:
         result = self._stream(kwargs) if stream else self._once(kwargs)
         message: dict[str, Any] = {"role": "assistant", "content": result.text or None}
         if result.calls:
-            message["tool_calls"] = [{"id": c.id, "type": "function",
+            message["tool_calls"] = [{"id": c.id, "type": "function", **c.extra,
                                       "function": {"name": c.name, "arguments": json.dumps(c.args)}}
                                      for c in result.calls]
         if result.reasoning:
@@ -90,7 +91,7 @@ class ChatClient:
         resp = self.sdk.chat.completions.create(**kwargs)
         choice = resp.choices[0]
         extra = choice.message.model_extra or {}
-        calls = [CallSeen(c.id, c.function.name, json.loads(c.function.arguments or "{}"))
+        calls = [CallSeen(c.id, c.function.name, json.loads(c.function.arguments or "{}"), dict(c.model_extra or {}))
                  for c in choice.message.tool_calls or []]
         return Result(choice.message.content or "", extra.get("reasoning_content") or "", calls,
                       _chat_finish(choice.finish_reason), resp.usage.prompt_tokens if resp.usage else None,
@@ -98,7 +99,7 @@ class ChatClient:
 
     def _stream(self, kwargs: dict[str, Any]) -> Result:
         result = Result()
-        calls: dict[int, dict[str, str]] = {}
+        calls: dict[int, dict[str, Any]] = {}
         for chunk in self.sdk.chat.completions.create(**kwargs, stream=True, stream_options={"include_usage": True}):
             if chunk.usage:
                 result.input_tokens, result.output_tokens = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
@@ -107,14 +108,16 @@ class ChatClient:
                 result.text += delta.content or ""
                 result.reasoning += (delta.model_extra or {}).get("reasoning_content") or ""
                 for tc in delta.tool_calls or []:
-                    slot = calls.setdefault(tc.index, {"id": "", "name": "", "args": ""})
+                    slot = calls.setdefault(tc.index, {"id": "", "name": "", "args": "", "extra": {}})
                     slot["id"] = tc.id or slot["id"]
+                    slot["extra"].update(tc.model_extra or {})
                     if tc.function:
                         slot["name"] += tc.function.name or ""
                         slot["args"] += tc.function.arguments or ""
                 if choice.finish_reason:
                     result.finish = _chat_finish(choice.finish_reason)
-        result.calls = [CallSeen(c["id"], c["name"], json.loads(c["args"] or "{}")) for _, c in sorted(calls.items())]
+        result.calls = [CallSeen(c["id"], c["name"], json.loads(c["args"] or "{}"), c["extra"])
+                        for _, c in sorted(calls.items())]
         return result
 
 

@@ -204,12 +204,12 @@ def test_parse_replayed_signatures_keep_their_family() -> None:
 @pytest.mark.parametrize(
     ("thinking", "output_config", "expected"),
     [
-        ({"type": "enabled", "budget_tokens": 4000}, None, ir.ReasoningConfig(budget=4000)),
+        ({"type": "enabled", "budget_tokens": 4000}, None, ir.ReasoningConfig(budget=4000, summary=True)),
         ({"type": "enabled", "budget_tokens": 4000, "display": "summarized"}, {"effort": "low"},
          ir.ReasoningConfig(effort="low", budget=4000, summary=True)),
-        ({"type": "enabled"}, None, ir.ReasoningConfig(effort="auto")),
-        ({"type": "adaptive"}, None, ir.ReasoningConfig(effort="auto")),
-        ({"type": "adaptive"}, {"effort": "max"}, ir.ReasoningConfig(effort="max")),
+        ({"type": "enabled"}, None, ir.ReasoningConfig(effort="auto", summary=True)),
+        ({"type": "adaptive"}, None, ir.ReasoningConfig(effort="auto", summary=True)),
+        ({"type": "adaptive"}, {"effort": "max"}, ir.ReasoningConfig(effort="max", summary=True)),
         ({"type": "disabled"}, None, ir.ReasoningConfig(effort="none")),
         (None, {"effort": "medium"}, ir.ReasoningConfig(effort="medium")),
         (None, None, None),

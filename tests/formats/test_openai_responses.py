@@ -485,10 +485,11 @@ def test_render_request_from_another_format() -> None:
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        (ir.ReasoningConfig(effort="low"), {"effort": "low"}),
+        (ir.ReasoningConfig(effort="low"), {"effort": "low", "summary": "auto"}),
         (ir.ReasoningConfig(budget=0), {"effort": "none"}),
-        (ir.ReasoningConfig(budget=24000), {"effort": "high"}),
-        (ir.ReasoningConfig(budget=-1), None),
+        (ir.ReasoningConfig(budget=24000), {"effort": "high", "summary": "auto"}),
+        (ir.ReasoningConfig(budget=-1), {"summary": "auto"}),
+        (ir.ReasoningConfig(effort="low", summary=False), {"effort": "low"}),
         (ir.ReasoningConfig(effort="auto", summary=True), {"summary": "auto"}),
     ],
 )

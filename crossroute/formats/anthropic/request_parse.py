@@ -351,9 +351,9 @@ def _effort(value: Any) -> ir.Effort | None:
     return cast(ir.Effort, value)
 
 
-def _display(value: Any) -> bool | None:
+def _display(value: Any) -> bool:
     if value is None:
-        return None
+        return True  # thinking is shown (summarized) unless the client asks for it omitted
     if value not in ("summarized", "omitted"):
         raise bad_request("`thinking.display` must be summarized or omitted", "thinking.display")
     return value == "summarized"

@@ -165,7 +165,8 @@ def render_reasoning(config: ir.ReasoningConfig | None) -> dict[str, Any] | None
     effort = effort_of(config)
     if effort is not None and effort != "auto":  # "auto" = the model's default
         out["effort"] = effort
-    if config.summary:
+    # Clients of other formats show reasoning text unless they opted out, so ask for it.
+    if config.summary or (config.summary is None and effort != "none"):
         out["summary"] = "auto"
     return out or None
 
