@@ -9,13 +9,12 @@ import time
 from pathlib import Path
 
 import httpx2 as httpx
+import pytest
 
 from crossroute import __version__
 from crossroute.config import ConfigError, parse_config
 from crossroute.defaults import discover_providers
 from tests.gateway_runner import free_port
-
-import pytest
 
 CLI = [sys.executable, "-m", "crossroute.cli"]
 
