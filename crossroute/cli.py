@@ -69,6 +69,25 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_launch(args: argparse.Namespace) -> int:
+    from crossroute import launch
+
+    config = _load(args.config)
+    host = config.server.host if config.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    url = (args.url or f"http://{host}:{config.server.port}").rstrip("/")
+    key = args.key or (config.server.api_keys[0] if config.server.api_keys else None)
+    model = args.model or next((m.alias or m.name for p in config.providers for m in p.models), None)
+    if model is None:
+        print("crossroute: no model to launch with: pass --model NAME (see `crossroute models`)", file=sys.stderr)
+        return 2
+    try:
+        return launch.run(args.client, launch.Gateway(url, key), model, args.client_args, program=args.bin,
+                          print_only=args.print)
+    except FileNotFoundError as exc:
+        print(f"crossroute: {exc}", file=sys.stderr)
+        return 127
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crossroute", description="Any AI coding agent, any model provider.")
     parser.add_argument("--version", action="version", version=f"crossroute {__version__}")
@@ -83,12 +102,29 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the models the gateway routes to")
     models.add_argument("--config")
     models.set_defaults(func=cmd_models)
+    launch = sub.add_parser("launch", help="start an agent CLI configured to use the gateway",
+                            description="Start codex, claude, gemini, opencode or qwen pointed at the gateway "
+                                        "(address and key from the config), in a temporary config dir.")
+    launch.add_argument("client", choices=("codex", "claude", "gemini", "opencode", "qwen"))
+    launch.add_argument("--model", help="any model the gateway routes: name, alias or provider/model")
+    launch.add_argument("--config", help="the gateway's YAML config (for its address and key)")
+    launch.add_argument("--url", help="the gateway's address, overriding the config")
+    launch.add_argument("--key", help="the client key, overriding the config")
+    launch.add_argument("--bin", help="path of the client program (default: found on PATH)")
+    launch.add_argument("--print", action="store_true", help="print the environment and config instead of starting")
+    launch.set_defaults(func=cmd_launch)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    client_args: list[str] = []
+    if "--" in argv:  # everything after `--` belongs to the launched client
+        split = argv.index("--")
+        argv, client_args = argv[:split], argv[split + 1:]
     args = build_parser().parse_args(argv)
+    args.client_args = client_args
     try:
         result: int = args.func(args)
         return result

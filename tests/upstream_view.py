@@ -59,8 +59,9 @@ def view_responses(body: dict[str, Any]) -> Seen:
                 stream=bool(body.get("stream")), system=body.get("instructions") or "",
                 reasoning_on=bool(body.get("reasoning")))
     for tool in body.get("tools") or []:
-        seen.tool_names.append(tool["name"])
-        seen.tool_schemas.append(tool.get("parameters") or {})
+        if "name" in tool:  # hosted tools (web_search, ...) have none
+            seen.tool_names.append(tool["name"])
+            seen.tool_schemas.append(tool.get("parameters") or {})
     items = body["input"]
     if isinstance(items, str):
         items = [{"role": "user", "content": items}]

@@ -121,7 +121,7 @@ class Anthropic(ProtocolServer):
             tokens = estimate_tokens(body.get("messages"), body.get("system"), body.get("tools"))
             return web.json_response({"input_tokens": tokens})
         validate(body, state.issued, counting=False)
-        turn = await next_turn(state)
+        turn = await next_turn(state, body)
         exchange = Exchange(request, body, turn, state.issued, body["model"])
         plan = Plan(exchange)
         if body.get("stream") is True:

@@ -100,7 +100,7 @@ class Gemini(ProtocolServer):
                 {"totalTokens": tokens, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": tokens}]}
             )
         checked = gr.validate_generate(body, state.issued)
-        turn = await next_turn(state)
+        turn = await next_turn(state, body)
         exchange = Exchange(request, checked, turn, state.issued, model.removeprefix("models/"))
         plan = Plan(exchange)
         if method == "streamGenerateContent":

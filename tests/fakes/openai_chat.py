@@ -40,7 +40,7 @@ class OpenAIChat(ProtocolServer):
         self, op: str, request: web.Request, body: dict[str, Any], state: FakeState
     ) -> web.StreamResponse:
         validate(body)
-        turn = await next_turn(state)
+        turn = await next_turn(state, body)
         exchange = Exchange(request, body, turn, state.issued, body["model"])
         if body.get("stream") is True:
             return await stream_reply(exchange)

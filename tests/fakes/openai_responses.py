@@ -61,7 +61,7 @@ class OpenAIResponses(ProtocolServer):
         self, op: str, request: web.Request, body: dict[str, Any], state: FakeState
     ) -> web.StreamResponse:
         validate(body, state.issued)
-        turn = await next_turn(state)
+        turn = await next_turn(state, body)
         exchange = Exchange(request, body, turn, state.issued, body["model"])
         plan = Plan(exchange)
         if body.get("stream") is True:

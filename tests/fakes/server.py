@@ -64,6 +64,10 @@ class FakeUpstream:
     def script(self, *turns: Turn) -> None:
         self._script.push(turns)
 
+    def respond_with(self, responder: Callable[[dict[str, Any]], Turn | None] | None) -> None:
+        """Choose replies from each generation request's body; a None answer takes the queue's next turn."""
+        self._state.responder = responder
+
     def clear(self) -> None:
         """Forget recorded requests, disconnects and queued turns (issued signatures stay valid)."""
         self.requests.clear()

@@ -162,11 +162,15 @@ class FakeState:
     issued: Issued
     models: tuple[str, ...]
     api_key: str | None
+    # Picks the reply from the request (e.g. answer a client's side request for a title differently from the
+    # task's turns); None falls back to the queue.
+    responder: Callable[[dict[str, Any]], Turn | None] | None = None
 
 
-async def next_turn(state: FakeState) -> Turn:
-    """Pop the next turn, stall if asked, and raise its scripted HTTP error."""
-    turn = state.script.pop()
+async def next_turn(state: FakeState, body: dict[str, Any]) -> Turn:
+    """The responder's turn for this body or the next queued one; stall if asked, and raise its scripted HTTP error."""
+    chosen = state.responder(body) if state.responder is not None else None
+    turn = chosen if chosen is not None else state.script.pop()
     if turn.delay > 0:
         await asyncio.sleep(turn.delay)
     if turn.error is not None:
@@ -207,3 +211,4 @@ def retry_headers(rejection: Rejection) -> dict[str, str]:
         return {}
     seconds = rejection.retry_after
     return {"Retry-After": str(int(seconds)) if float(seconds).is_integer() else str(seconds)}
+
