@@ -16,10 +16,15 @@ class SSEParser:
     ends, multi-line data, comments, and a byte stream cut anywhere (even in
     the middle of a UTF-8 sequence)."""
 
+    STRAY_LIMIT = 65536
+
     def __init__(self) -> None:
         self._buffer = b""
         self._event: str | None = None
         self._data: list[str] = []
+        # Lines that are not SSE fields, e.g. the bare JSON error object Gemini writes into an SSE stream.
+        self.stray: list[str] = []
+        self._stray_size = 0
 
     def feed(self, chunk: bytes) -> list[SSEFrame]:
         self._buffer += chunk
@@ -69,6 +74,9 @@ class SSEParser:
             self._data.append(value)
         elif name == "event":
             self._event = value
+        elif name not in ("id", "retry") and self._stray_size < self.STRAY_LIMIT:
+            self.stray.append(line)
+            self._stray_size += len(line)
 
     def _dispatch(self, frames: list[SSEFrame]) -> None:
         if self._data:

@@ -134,6 +134,8 @@ class Pipeline:
             return False
         if call.client_format == RESPONSES:  # the store needs the output
             return call.body.get("store") is False and not call.body.get("previous_response_id")
+        if call.stream and not call.gemini_sse:  # upstreams are asked for SSE; the client wants a JSON array
+            return False
         return True
 
     async def _load_history(self, call: Call) -> None:

@@ -105,7 +105,8 @@ def launch(client: str, gateway: RunningGateway, upstream: str, workdir: Path, p
            task: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "crossroute.cli", "launch", client, "--url", gateway.url, "--key", CLIENT_KEY,
                "--model", MODELS[upstream], "--", *AGENTS[client].argv(task)]
-    env = {**os.environ, "PATH": path, "NO_COLOR": "1", "CI": "true"}
+    # fewer retries than Claude Code's default ten, each with its backoff
+    env = {**os.environ, "PATH": path, "NO_COLOR": "1", "CI": "true", "CLAUDE_CODE_MAX_RETRIES": "2"}
     return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT,
                           stdin=subprocess.DEVNULL)
 
@@ -154,8 +155,13 @@ def test_tool_task_with_reasoning(client: str, upstream: str, stack: tuple[FakeU
     run_task(client, upstream, True, stack, client_path, tmp_path)
 
 
-@pytest.mark.parametrize("upstream", UPSTREAMS)
-@pytest.mark.parametrize("client", CLIENTS)
+# One cell per client, together covering every upstream kind (each client retries with its own backoff,
+# so the full 20 would cost minutes without proving more).
+BROKEN_CELLS = [("codex", "anthropic"), ("claude", "gemini"), ("gemini", "openai"), ("opencode", "openai-responses"),
+                ("qwen", "gemini")]
+
+
+@pytest.mark.parametrize(("client", "upstream"), BROKEN_CELLS)
 def test_upstream_breaks_mid_stream(client: str, upstream: str, stack: tuple[FakeUpstream, RunningGateway],
                                     client_path: str, tmp_path: Path) -> None:
     """Every answer is cut after its first chunk: the client must report an error and

@@ -276,9 +276,16 @@ def _inline_data(blob: dict[str, Any], path: str) -> ir.Text | ir.Image:
     if data is None:
         raise _bad(f"{path}.data is required", f"{path}.data")
     if mime.startswith("image/"):
-        return ir.Image(data=data, media_type=mime)
+        return ir.Image(data=_standard_base64(data), media_type=mime)
     # The IR carries images only; say what was left out rather than drop it silently.
     return ir.Text(f"[{mime} attachment omitted: the gateway can forward only images]")
+
+
+def _standard_base64(data: str) -> str:
+    """Proto-JSON bytes may be url-safe base64 (google-genai writes it so); the
+    IR and every other format carry the standard alphabet, padded."""
+    data = data.strip().replace("-", "+").replace("_", "/")
+    return data + "=" * (-len(data) % 4)
 
 
 def _file_data(ref: dict[str, Any], path: str) -> ir.Text | ir.Image:

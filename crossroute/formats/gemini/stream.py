@@ -50,6 +50,7 @@ class StreamDecoder:
         self._finish: str | None = None
         self._usage: ir.Usage | None = None
         self._calls = 0
+        self._in_text = False  # the last event was answer text
 
     def feed(self, chunk: bytes) -> list[ir.Event]:
         if not self._framed and len(self._raw) < _RAW_KEEP:
@@ -67,9 +68,20 @@ class StreamDecoder:
             events += self._data(frame.data)
         if not self._framed and self._raw.strip():
             events += self._data(self._raw.decode("utf-8", errors="replace"))
+        elif self._sse.stray:  # a bare JSON error written into the SSE stream
+            events += self._stray_error("\n".join(self._sse.stray))
         if not self._done:
             events += self._end()
         return events
+
+    def _stray_error(self, text: str) -> list[ir.Event]:
+        try:
+            parsed = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return []
+        if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+            return self._chunk(parsed)
+        return []
 
     # ------------------------------------------------------------ chunks
 
@@ -100,14 +112,26 @@ class StreamDecoder:
         if usage is not None:
             self._usage = usage
         candidate = first_candidate(chunk)
-        for part in decode_parts(candidate_parts(candidate)):
+        parts = decode_parts(candidate_parts(candidate))
+        for position, part in enumerate(parts):
+            following = parts[position + 1] if position + 1 < len(parts) else None
+            if self._splits_text(part, following):
+                continue
             events += self._part_events(part)
+            self._in_text = isinstance(part, ir.Text)
         finish = finish_of(candidate)
         if finish:
             self._finish = finish
         elif candidate is None and blocked_prompt(chunk):
             self._finish = _BLOCKED
         return events
+
+    def _splits_text(self, part: ir.Part, following: ir.Part | None) -> bool:
+        """Gemini often signs the last piece of a streamed answer. That signature
+        is optional to replay (only function-call signatures are checked), and
+        passing it on would cut one answer into two, so it is dropped."""
+        return (self._in_text and isinstance(part, ir.Reasoning) and not part.text
+                and isinstance(following, ir.Text))
 
     def _part_events(self, part: ir.Part) -> list[ir.Event]:
         if isinstance(part, ir.Text):
@@ -241,6 +265,11 @@ class StreamEncoder:
     def _error(self, error: ir.GatewayError) -> bytes:
         self._ended = True
         self._calls.clear()
+        if self.sse:
+            # Gemini writes a mid-stream error as bare JSON, not as an SSE event; the JS SDK (Gemini CLI)
+            # only raises on that form, and the Python SDK reads both.
+            self._chunks_sent += 1
+            return orjson.dumps(render_error(error)) + b"\r\n\r\n"
         return self._emit(render_error(error))
 
     def _chunk(self, parts: list[dict[str, Any]], *, finish: str | None = None) -> dict[str, Any]:
