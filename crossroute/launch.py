@@ -195,7 +195,7 @@ def prepare(client: str, gateway: Gateway, model: str, home: Path, program: str 
     return launch
 
 
-def describe(client: str, launch: Launch, home: Path) -> str:
+def describe(client: str, launch: Launch, home: Path, extra_args: list[str]) -> str:
     """The --print form: environment and config for people who start the client themselves."""
     lines = [f"# {client} through crossroute"]
     lines += [f"export {k}={shlex.quote(v)}" for k, v in launch.env.items()]
@@ -205,7 +205,7 @@ def describe(client: str, launch: Launch, home: Path) -> str:
             continue
         lines += [f"# {home / relative}:", *content.rstrip().splitlines()]
     lines += [f"# {note}" for note in launch.notes]
-    lines.append(" ".join([shlex.quote(launch.program), *map(shlex.quote, launch.args)]))
+    lines.append(shlex.join([launch.program, *launch.args, *extra_args]))
     return "\n".join(lines)
 
 
@@ -219,7 +219,7 @@ def run(client: str, gateway: Gateway, model: str, extra_args: list[str], *, pro
     if print_only:
         home = Path(tempfile.mkdtemp(prefix=f"crossroute-{client}-"))
         launch = prepare(client, gateway, model, home, binary or client)
-        print(describe(client, launch, home))
+        print(describe(client, launch, home, extra_args))
         return 0
     with tempfile.TemporaryDirectory(prefix=f"crossroute-{client}-") as tmp:
         home = Path(tmp)
