@@ -11,7 +11,8 @@ QWEN=0.24.4
 OPENCODE=1.18.33
 NODE22=22.23.3
 
-CACHE=${CROSSROUTE_E2E_CACHE:-$PWD/.e2e-cache}
+# Outside the work tree, so fresh clones on the same machine (CI) reuse it.
+CACHE=${CROSSROUTE_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/crossroute-e2e}
 STAMP="$CACHE/installed-$CODEX-$CLAUDE-$GEMINI-$QWEN-$OPENCODE-$NODE22"
 mkdir -p "$CACHE"
 
