@@ -43,7 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = config.server
     keys = "client keys required" if server.api_keys else "no client keys (loopback only)"
     print(f"crossroute {__version__} listening on http://{server.host}:{server.port} ({keys})", file=sys.stderr)
-    workers = args.workers or server.workers or 1
+    workers = args.workers or server.workers or os.cpu_count() or 1
     options = {"host": server.host, "port": server.port, "log_level": args.log_level, "access_log": False,
                "lifespan": "on", "loop": "auto", "http": "auto", "timeout_graceful_shutdown": 5}
     if workers > 1:
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="YAML config file (default: providers from environment variables)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     serve.add_argument("--log-level", default="warning")
     serve.set_defaults(func=cmd_serve)
     models = sub.add_parser("models", help="list the models the gateway routes to")

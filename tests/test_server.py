@@ -266,3 +266,13 @@ def test_client_disconnect_cancels_the_upstream_request(gateway: RunningGateway,
     while time.monotonic() < deadline and not clean_fake.disconnects:
         time.sleep(0.05)
     assert clean_fake.disconnects, "the upstream connection stayed open after the client left"
+
+
+def test_server_timing_leaves_out_the_upstream_wait(gateway: RunningGateway, clean_fake: FakeUpstream) -> None:
+    clean_fake.script(Turn(text="late", delay=1.5))
+    response = post(gateway, "/v1/messages", {"model": MODELS["openai"], "max_tokens": 10,
+                                              "messages": [{"role": "user", "content": "x"}]})
+    assert response.status_code == 200
+    name, _, duration = response.headers["server-timing"].partition(";dur=")
+    assert name == "crossroute"
+    assert 0 < float(duration) < 750  # the 1.5 s stall upstream is not the gateway's time

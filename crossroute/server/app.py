@@ -161,12 +161,13 @@ class Gateway:
         return body
 
     def _call(self, request: HttpRequest, client_format: str) -> Call:
+        started = time.perf_counter()
         body = self._body(request)
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise ir.GatewayError(400, "`model` is required and must be a string", param="model")
         stream = body.get("stream", False)
-        return Call(client_format, body, request.headers, model, stream is True)
+        return Call(client_format, body, request.headers, model, stream is True, started=started)
 
     async def _generate(self, request: HttpRequest, client_format: str) -> Reply:
         return await self.pipeline.generate(self._call(request, client_format))
@@ -176,6 +177,7 @@ class Gateway:
         return JsonReply(200, {"input_tokens": await self.pipeline.count_tokens(call)})
 
     async def _gemini_action(self, request: HttpRequest) -> Reply:
+        started = time.perf_counter()
         target = request.path.split("/models/", 1)[1]
         model, _, action = target.rpartition(":")
         model = model.removeprefix("models/")
@@ -190,7 +192,8 @@ class Gateway:
             raise ir.GatewayError(404, f"unknown Gemini action {action!r}", kind="not_found")
         stream = _GEMINI_ACTIONS[action]
         sse = request.query.get("alt") == "sse"
-        return await self.pipeline.generate(Call("gemini", body, request.headers, model, stream, sse or not stream))
+        call = Call("gemini", body, request.headers, model, stream, sse or not stream, started=started)
+        return await self.pipeline.generate(call)
 
     # ------------------------------------------------------------ model lists
 

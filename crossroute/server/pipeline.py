@@ -41,10 +41,17 @@ class Call:
     gemini_sse: bool = True
     request: ir.Request | None = None
     history: list[ir.Message] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+    upstream_wait: float = 0.0  # seconds spent waiting on the provider, left out of Server-Timing
 
     @property
     def fmt(self) -> ModuleType:
         return FORMAT_MODULES[self.client_format]
+
+    def server_timing(self) -> str:
+        """The gateway's own time so far, upstream waits excluded."""
+        own = (time.perf_counter() - self.started - self.upstream_wait) * 1000
+        return f"crossroute;dur={own:.3f}"
 
 
 def error_reply(client_format: str, error: ir.GatewayError) -> JsonReply:
@@ -83,6 +90,11 @@ class Pipeline:
     # ------------------------------------------------------------ entry points
 
     async def generate(self, call: Call) -> Reply:
+        reply = await self._generate(call)
+        reply.headers["server-timing"] = call.server_timing()
+        return reply
+
+    async def _generate(self, call: Call) -> Reply:
         try:
             routes = self._routes(call.model)
             if self._can_pass_through(call, routes):
@@ -176,6 +188,7 @@ class Pipeline:
         headers = provider.headers(candidate.key, call.headers if same_format else None)
         timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT, sock_read=provider.timeout)
         assert self.session is not None
+        waiting = time.perf_counter()
         try:
             response = await self.session.post(provider.url(candidate.route.model, stream), data=body,
                                                headers=headers, timeout=timeout)
@@ -183,6 +196,8 @@ class Pipeline:
             raise ir.GatewayError(504, f"provider {provider.name} did not answer in time", kind="timeout") from None
         except aiohttp.ClientError as exc:
             raise ir.GatewayError(502, f"provider {provider.name} is unreachable ({type(exc).__name__})") from None
+        finally:
+            call.upstream_wait += time.perf_counter() - waiting
         if response.status >= 400:
             raise await self._upstream_error(provider.format, response)
         return response
@@ -212,12 +227,14 @@ class Pipeline:
         response = await self._open(candidate, orjson.dumps(body), call.stream, call)
         provider_name = candidate.route.provider.name
         if not call.stream:
+            waiting = time.perf_counter()
             try:
                 raw = await response.read()
             except (aiohttp.ClientError, TimeoutError):
                 raise ir.GatewayError(502, f"provider {provider_name} broke the connection") from None
             finally:
                 response.release()
+                call.upstream_wait += time.perf_counter() - waiting
             self._count_usage_of_body(call, candidate, raw)
             return JsonReply(response.status, raw)
         return StreamReply(response.status, self._relay(call, candidate, response), self._stream_headers(call))
@@ -268,7 +285,7 @@ class Pipeline:
         response = await self._open(candidate, orjson.dumps(body), req.stream, call)
         response_id = ir.new_id("resp_") if call.client_format == RESPONSES else None
         if not req.stream:
-            resp = await self._read_whole(upstream, response, provider.name)
+            resp = await self._read_whole(upstream, response, provider.name, call)
             if names:
                 custom_tools.raise_response(resp, names)
             resp.model = call.model
@@ -284,13 +301,16 @@ class Pipeline:
         return StreamReply(200, self._encode(call, candidate, events, response_id), self._stream_headers(call),
                            "application/json" if not call.gemini_sse else "text/event-stream")
 
-    async def _read_whole(self, upstream: ModuleType, response: aiohttp.ClientResponse, provider: str) -> ir.Response:
+    async def _read_whole(self, upstream: ModuleType, response: aiohttp.ClientResponse, provider: str,
+                          call: Call) -> ir.Response:
+        waiting = time.perf_counter()
         try:
             raw = await response.read()
         except (aiohttp.ClientError, TimeoutError):
             raise ir.GatewayError(502, f"provider {provider} broke the connection") from None
         finally:
             response.release()
+            call.upstream_wait += time.perf_counter() - waiting
         try:
             resp: ir.Response = upstream.parse_response(orjson.loads(raw))
         except Exception:
