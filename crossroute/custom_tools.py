@@ -5,7 +5,6 @@ calls coming back become custom calls again with the raw input."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 
 import orjson
 
@@ -66,20 +65,32 @@ def raise_response(resp: ir.Response, names: frozenset[str]) -> ir.Response:
     return resp
 
 
-async def raise_events(events: AsyncIterator[ir.Event], names: frozenset[str]) -> AsyncIterator[ir.Event]:
-    """Custom calls' JSON argument pieces are held until the call ends, then
-    sent as the unwrapped raw input in one delta."""
-    held: dict[int, list[str]] = {}
-    async for event in events:
-        if isinstance(event, ir.ToolCallDelta) and event.index in held:
-            held[event.index].append(event.arguments)
-            continue
-        for index, pieces in held.items():
-            yield ir.ToolCallDelta(index, unwrap_input("".join(pieces)))
-        held.clear()
-        if isinstance(event, ir.ToolCallStart) and event.name in names:
-            event = ir.ToolCallStart(event.index, event.id, event.name, "custom")
-            held[event.index] = []
-        yield event
-    for index, pieces in held.items():
-        yield ir.ToolCallDelta(index, unwrap_input("".join(pieces)))
+class CallRaiser:
+    """Turns streamed function calls of custom tools back into custom calls.
+    Their JSON argument pieces are held until the call ends, then sent as the
+    unwrapped raw input in one delta."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+        self._held: dict[int, list[str]] = {}
+
+    def feed(self, events: list[ir.Event]) -> list[ir.Event]:
+        out: list[ir.Event] = []
+        for event in events:
+            if isinstance(event, ir.ToolCallDelta) and event.index in self._held:
+                self._held[event.index].append(event.arguments)
+                continue
+            out += self._release()
+            if isinstance(event, ir.ToolCallStart) and event.name in self.names:
+                event = ir.ToolCallStart(event.index, event.id, event.name, "custom")
+                self._held[event.index] = []
+            out.append(event)
+        return out
+
+    def close(self) -> list[ir.Event]:
+        return self._release()
+
+    def _release(self) -> list[ir.Event]:
+        released: list[ir.Event] = [ir.ToolCallDelta(i, unwrap_input("".join(p))) for i, p in self._held.items()]
+        self._held.clear()
+        return released

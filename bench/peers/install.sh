@@ -5,7 +5,8 @@
 # cache dir; a failure leaves a <part>.failed file with the reason for run.py to report.
 set -uo pipefail
 
-LITELLM_VERSION=${LITELLM_VERSION:-1.106.10}
+LITELLM_VERSION=${LITELLM_VERSION:-1.106.0}
+# (1.106.1 and later patch releases require a certifi newer than the registry serves here)
 CCR_VERSION=${CCR_VERSION:-2.0.0}
 NINEROUTER_VERSION=${NINEROUTER_VERSION:-0.5.69}
 BETTER_SQLITE3_VERSION=${BETTER_SQLITE3_VERSION:-12.6.2}

@@ -3,7 +3,7 @@ account, call the upstream in its format, and answer in the client's format.
 
 Same format on both sides with nothing to rewrite takes the passthrough: the
 body goes up with only the model name changed and the bytes come back as they
-are, with a decoder reading beside them for usage."""
+are, with a sniffer reading usage beside them."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from crossroute.routing import AccountPool, Candidate, ModelRegistry, Route, wor
 from crossroute.server.http import JsonReply, Reply, StreamReply
 from crossroute.server.metrics import Metrics
 from crossroute.state.responses import ResponseStore, StoredResponse
+from crossroute.usage_sniffer import UsageSniffer, usage_in
 
 RESPONSES = "openai-responses"
 CONNECT_TIMEOUT = 15.0
@@ -240,29 +241,26 @@ class Pipeline:
         return StreamReply(response.status, self._relay(call, candidate, response), self._stream_headers(call))
 
     async def _relay(self, call: Call, candidate: Candidate, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-        decoder = FORMAT_MODULES[call.client_format].StreamDecoder()
-        usage: ir.Usage | None = None
+        sniffer = UsageSniffer()
         complete = False
         try:
             async for chunk in response.content.iter_any():
-                usage = _usage_beside(decoder.feed, chunk) or usage
+                sniffer.feed(chunk)
                 yield chunk
             complete = True
-            usage = _usage_beside(lambda _: decoder.close(), b"") or usage
         except (aiohttp.ClientError, TimeoutError):
             encoder = call.fmt.StreamEncoder(ir.Request(model=call.model))
             yield encoder.encode(ir.StreamError(ir.GatewayError(502, "the upstream connection broke mid-stream")))
             yield encoder.close()
         finally:
             _let_go(response, complete)
-            self.metrics.finished(candidate.route.provider.name, call.model, usage)
+            self.metrics.finished(candidate.route.provider.name, call.model, sniffer.close())
 
     def _count_usage_of_body(self, call: Call, candidate: Candidate, raw: bytes) -> None:
-        usage = None
         try:
-            usage = FORMAT_MODULES[call.client_format].parse_response(orjson.loads(raw)).usage
-        except Exception:
-            pass
+            usage = usage_in(orjson.loads(raw))
+        except orjson.JSONDecodeError:
+            usage = None
         self.metrics.finished(candidate.route.provider.name, call.model, usage)
 
     def _stream_headers(self, call: Call) -> dict[str, str]:
@@ -295,10 +293,10 @@ class Pipeline:
             rendered = call.fmt.render_response(resp, req)
             await self._remember(call, resp, rendered)
             return JsonReply(200, rendered)
-        events = _decode(upstream, response)
+        batches = _decode(upstream, response)
         if names:
-            events = custom_tools.raise_events(events, names)
-        return StreamReply(200, self._encode(call, candidate, events, response_id), self._stream_headers(call),
+            batches = _raise_custom_calls(batches, custom_tools.CallRaiser(names))
+        return StreamReply(200, self._encode(call, candidate, batches, response_id), self._stream_headers(call),
                            "application/json" if not call.gemini_sse else "text/event-stream")
 
     async def _read_whole(self, upstream: ModuleType, response: aiohttp.ClientResponse, provider: str,
@@ -317,28 +315,39 @@ class Pipeline:
             raise ir.GatewayError(502, f"provider {provider} sent an answer that could not be read") from None
         return resp
 
-    async def _encode(self, call: Call, candidate: Candidate, events: AsyncIterator[ir.Event],
+    async def _encode(self, call: Call, candidate: Candidate, batches: AsyncIterator[list[ir.Event]],
                       response_id: str | None) -> AsyncIterator[bytes]:
+        """Client bytes for each batch of events: one write per upstream read,
+        not one per event (a write is a system call)."""
         req = call.request
         assert req is not None
         options = {} if call.gemini_sse else {"sse": False}
         encoder = call.fmt.StreamEncoder(req, **options)
         collector = ir.Collector() if response_id else None
         usage = None
+        failed = False
         try:
-            async for event in events:
-                if isinstance(event, ir.StreamStart):
-                    event = ir.StreamStart(response_id or event.id, call.model, event.usage)
-                elif isinstance(event, ir.Finish):
-                    usage = event.usage
-                if collector is not None:
-                    collector.feed(event)
-                out = encoder.encode(event)
-                if out:
-                    yield out
-                if isinstance(event, ir.StreamError):
+            async for batch in batches:
+                out = []
+                for event in batch:
+                    if isinstance(event, ir.StreamStart):
+                        event = ir.StreamStart(response_id or event.id, call.model, event.usage)
+                    elif isinstance(event, ir.Finish):
+                        usage = event.usage
+                    if collector is not None:
+                        collector.feed(event)
+                    out.append(encoder.encode(event))
+                    if isinstance(event, ir.StreamError):
+                        failed = True
+                        break
+                if failed:
+                    out.append(encoder.close())
+                    yield b"".join(out)
                     break
-            yield encoder.close()
+                if out:
+                    yield b"".join(out)
+            else:
+                yield encoder.close()
         finally:
             self.metrics.finished(candidate.route.provider.name, call.model, usage)
         if collector is not None and collector.finished and collector.error is None:
@@ -371,20 +380,28 @@ class Pipeline:
             return None
 
 
-async def _decode(upstream: ModuleType, response: aiohttp.ClientResponse) -> AsyncIterator[ir.Event]:
+async def _decode(upstream: ModuleType, response: aiohttp.ClientResponse) -> AsyncIterator[list[ir.Event]]:
+    """The upstream's events, one batch per network read."""
     decoder = upstream.StreamDecoder()
     complete = False
     try:
         async for chunk in response.content.iter_any():
-            for event in decoder.feed(chunk):
-                yield event
+            events = decoder.feed(chunk)
+            if events:
+                yield events
         complete = True
-        for event in decoder.close():
-            yield event
+        yield decoder.close()
     except (aiohttp.ClientError, TimeoutError, asyncio.IncompleteReadError):
-        yield ir.StreamError(ir.GatewayError(502, "the upstream connection broke mid-stream"))
+        yield [ir.StreamError(ir.GatewayError(502, "the upstream connection broke mid-stream"))]
     finally:
         _let_go(response, complete)
+
+
+async def _raise_custom_calls(batches: AsyncIterator[list[ir.Event]],
+                              raiser: custom_tools.CallRaiser) -> AsyncIterator[list[ir.Event]]:
+    async for batch in batches:
+        yield raiser.feed(batch)
+    yield raiser.close()
 
 
 def _let_go(response: aiohttp.ClientResponse, complete: bool) -> None:
@@ -394,13 +411,3 @@ def _let_go(response: aiohttp.ClientResponse, complete: bool) -> None:
         response.release()
     else:
         response.close()
-
-
-def _usage_beside(decode: Any, chunk: bytes) -> ir.Usage | None:
-    try:
-        for event in decode(chunk):
-            if isinstance(event, ir.Finish) and event.usage:
-                return event.usage
-    except Exception:
-        pass
-    return None

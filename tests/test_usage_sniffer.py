@@ -1,0 +1,44 @@
+"""Usage read beside passthrough streams, with the bytes cut anywhere."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crossroute import ir
+from crossroute.formats import FORMAT_MODULES
+from crossroute.usage_sniffer import UsageSniffer
+
+USAGE = ir.Usage(input_tokens=120, output_tokens=45, cached_tokens=20, reasoning_tokens=5)
+
+
+def encoded_stream(format_name: str) -> bytes:
+    module = FORMAT_MODULES[format_name]
+    encoder = module.StreamEncoder(ir.Request(model="m", extras={"stream_options": {"include_usage": True}}))
+    response = ir.Response(id="r1", model="m", parts=[ir.Text("hello " * 30), ir.ToolCall("c1", "f", '{"usage": 1}')],
+                           stop_reason="tool_use", usage=USAGE)
+    return b"".join(encoder.encode(e) for e in ir.response_events(response)) + encoder.close()
+
+
+def split(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+
+
+@pytest.mark.parametrize("format_name", list(FORMAT_MODULES))
+@settings(max_examples=60, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0, max_value=20000), max_size=12))
+def test_usage_is_found_at_any_chunking(format_name: str, cuts: list[int]) -> None:
+    sniffer = UsageSniffer()
+    for piece in split(encoded_stream(format_name), cuts):
+        sniffer.feed(piece)
+    usage = sniffer.close()
+    assert usage is not None
+    assert (usage.input_tokens, usage.output_tokens) == (120, 45)
+
+
+def test_no_usage_in_the_stream_means_none() -> None:
+    sniffer = UsageSniffer()
+    sniffer.feed(b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\ndata: [DONE]\n\n')
+    assert sniffer.close() is None
