@@ -29,6 +29,14 @@ class SSEParser:
     def feed(self, chunk: bytes) -> list[SSEFrame]:
         self._buffer += chunk
         frames: list[SSEFrame] = []
+        if b"\r" not in self._buffer:  # the common case: plain \n line ends, split in one go
+            end = self._buffer.rfind(b"\n")
+            if end == -1:
+                return frames
+            complete, self._buffer = self._buffer[:end], self._buffer[end + 1:]
+            for line in complete.split(b"\n"):
+                self._take_line(line, frames)
+            return frames
         while True:
             line, found = self._next_line()
             if not found:

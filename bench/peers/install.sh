@@ -57,8 +57,9 @@ install_9router() {
   local app="$CACHE/9router/node_modules/9router"
   mkdir -p "$app/data/runtime" &&
     ( cd "$app/data/runtime" && [ -f package.json ] || echo '{"name":"runtime","private":true}' > package.json ) &&
-    ( cd "$app/data/runtime" && npm_config_nodedir=${npm_config_nodedir:-/usr} \
-        npm install --no-save --build-from-source "better-sqlite3@$BETTER_SQLITE3_VERSION" )
+    ( cd "$app/data/runtime" && npm_config_nodedir=${npm_config_nodedir:-/usr} npm_config_build_from_source=true \
+        npm install --no-save "better-sqlite3@$BETTER_SQLITE3_VERSION" ) &&
+    ls "$app"/data/runtime/node_modules/better-sqlite3/build/Release/better_sqlite3.node
 }
 
 parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(all)
