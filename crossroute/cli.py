@@ -44,8 +44,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     keys = "client keys required" if server.api_keys else "no client keys (loopback only)"
     print(f"crossroute {__version__} listening on http://{server.host}:{server.port} ({keys})", file=sys.stderr)
     workers = args.workers or server.workers or os.cpu_count() or 1
+    # No proxy-header rewriting, Server or Date headers: per-request work nobody here reads.
     options = {"host": server.host, "port": server.port, "log_level": args.log_level, "access_log": False,
-               "lifespan": "on", "loop": "auto", "http": "auto", "timeout_graceful_shutdown": 5}
+               "lifespan": "on", "loop": "auto", "http": "auto", "timeout_graceful_shutdown": 5,
+               "proxy_headers": False, "server_header": False, "date_header": False, "backlog": 4096}
     if workers > 1:
         if args.config:
             os.environ[CONFIG_ENV] = os.path.abspath(args.config)
