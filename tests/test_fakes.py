@@ -174,7 +174,6 @@ VALID_BODIES: dict[str, tuple[str, dict[str, str], Any]] = {
                   {"type": "function_call_output", "call_id": "c1", "output": "r"}]}),
     "anthropic": ("/v1/messages", {"x-api-key": KEY, "anthropic-version": "2023-06-01"}, {
         "model": "m", "max_tokens": 2048, "stream": False, "system": [{"type": "text", "text": "s"}],
-        "thinking": {"type": "enabled", "budget_tokens": 1024},
         "tools": [{"name": "f", "input_schema": {"type": "object"}}],
         "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
                      {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "r"}]}]}]}),
@@ -780,9 +779,13 @@ TOOL_USE = {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}
         ({"messages": USER, "reasoning_effort": "high"}, "reasoning_effort: Extra inputs are not permitted"),
         ({"messages": USER, "max_tokens": 0}, "max_tokens: Input should be greater than or equal to 1"),
         ({"messages": [{"role": "user", "content": [{"type": "image"}]}]}, "source: Field required"),
+        ({"messages": [*USER, {"role": "assistant", "content": [TOOL_USE]},
+                       {"role": "user", "content": [{"type": "tool_result", "tool_use_id": TOOL_USE["id"], "content": "r"}]}],
+          "thinking": {"type": "enabled", "budget_tokens": 1024}}, "Expected `thinking` or `redacted_thinking`"),
     ],
     ids=["unanswered-tool-use", "orphan-result", "system-role", "assistant-first", "input-not-object", "small-budget",
-         "budget-over-max", "temperature-with-thinking", "extra-field", "zero-max-tokens", "image-without-source"],
+         "budget-over-max", "temperature-with-thinking", "extra-field", "zero-max-tokens", "image-without-source",
+         "tool-turn-without-thinking"],
 )  # fmt: skip
 def test_anthropic_validation(
     fake: FakeUpstream, claude: anthropic.Anthropic, body: dict[str, Any], fragment: str

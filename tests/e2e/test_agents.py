@@ -84,11 +84,11 @@ def tool_names(body: dict[str, Any]) -> set[str]:
 
 
 def task_responder(agent: Agent, secret_file: Path, secret: str, answer: str,
-                   reasoning: bool) -> Callable[[dict[str, Any]], Turn]:
+                   signature: str | None) -> Callable[[dict[str, Any]], Turn]:
     """The scripted model: call the tool, then answer once the file's content came back.
-    Side requests (titles, quota probes) without the tool get a short text."""
-    signature = base64.b64encode(secrets.token_bytes(24)).decode() if reasoning else None
-    thinking = "I should read the file before answering." if reasoning else ""
+    Side requests (titles, quota probes) without the tool get a short text. With a
+    signature, every turn thinks first and signs its thinking."""
+    thinking = "I should read the file before answering." if signature else ""
 
     def respond(body: dict[str, Any]) -> Turn:
         if secret in orjson.dumps(body).decode():
@@ -111,8 +111,9 @@ def launch(client: str, gateway: RunningGateway, upstream: str, workdir: Path, p
                           stdin=subprocess.DEVNULL)
 
 
-def run_task(client: str, upstream: str, reasoning: bool, stack: tuple[FakeUpstream, RunningGateway],
-             client_path: str, tmp_path: Path) -> None:
+def run_task(client: str, upstream: str, signature: str | None, stack: tuple[FakeUpstream, RunningGateway],
+             client_path: str, tmp_path: Path) -> list[str]:
+    """Runs the task; returns the reasoning signatures the upstream saw replayed."""
     fake, gateway = stack
     fake.clear()
     secret = f"crossroute-{secrets.token_hex(8)}"
@@ -121,7 +122,7 @@ def run_task(client: str, upstream: str, reasoning: bool, stack: tuple[FakeUpstr
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)  # a project, as agents expect
     answer = f"The file says {secret}. Finished-{secrets.token_hex(4)}"
     agent = AGENTS[client]
-    fake.respond_with(task_responder(agent, secret_file, secret, answer, reasoning))
+    fake.respond_with(task_responder(agent, secret_file, secret, answer, signature))
     try:
         result = launch(client, gateway, upstream, tmp_path, client_path,
                         f"Read the file {secret_file.name} and tell me what it says")
@@ -139,20 +140,31 @@ def run_task(client: str, upstream: str, reasoning: bool, stack: tuple[FakeUpstr
     results = [(key, text) for key, text in seen.results if secret in text]
     assert results, f"the tool result did not reach the upstream as a tool result: {seen.results}"
     assert results[0][0] in call_keys, f"result {results[0][0]} is not paired with a call in {seen.calls}"
+    return seen.signatures
 
 
 @pytest.mark.parametrize("upstream", UPSTREAMS)
 @pytest.mark.parametrize("client", CLIENTS)
 def test_tool_task(client: str, upstream: str, stack: tuple[FakeUpstream, RunningGateway], client_path: str,
                    tmp_path: Path) -> None:
-    run_task(client, upstream, False, stack, client_path, tmp_path)
+    run_task(client, upstream, None, stack, client_path, tmp_path)
 
 
 @pytest.mark.parametrize("upstream", UPSTREAMS)
 @pytest.mark.parametrize("client", CLIENTS)
 def test_tool_task_with_reasoning(client: str, upstream: str, stack: tuple[FakeUpstream, RunningGateway],
                                   client_path: str, tmp_path: Path) -> None:
-    run_task(client, upstream, True, stack, client_path, tmp_path)
+    signature = base64.b64encode(secrets.token_bytes(24)).decode()
+    replayed = run_task(client, upstream, signature, stack, client_path, tmp_path)
+    if upstream == "openai":
+        assert replayed == []  # Chat Completions has no signatures
+    elif client in ("codex", "claude") or (client, upstream) == ("gemini", "gemini"):
+        # clients that keep signed reasoning (encrypted_content, thinking blocks, thoughtSignature) hand it back
+        assert signature in replayed
+    else:
+        # Chat clients and Gemini CLI (which drops thought parts) cannot: the gateway sends Gemini its sentinel,
+        # and turns thinking off for that request where a provider insists on the signed block
+        assert replayed in ([], ["skip_thought_signature_validator"])
 
 
 # One cell per client, together covering every upstream kind (each client retries with its own backoff,

@@ -424,6 +424,24 @@ def check_sampling(body: dict[str, Any], counting: bool) -> None:
         raise bad(
             f"`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled. {THINKING_DOCS}"
         )
+    check_tool_turn_starts_with_thinking(body.get("messages"))
+
+
+def check_tool_turn_starts_with_thinking(messages: Any) -> None:
+    """With thinking on, the last assistant turn of a tool loop must start with its thinking block."""
+    if not isinstance(messages, list):
+        return
+    assistant = next((m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "assistant"), None)
+    if assistant is None or not isinstance(assistant.get("content"), list) or not assistant["content"]:
+        return
+    blocks = [b for b in assistant["content"] if isinstance(b, dict)]
+    first = blocks[0].get("type") if blocks else None
+    if any(b.get("type") == "tool_use" for b in blocks) and first not in ("thinking", "redacted_thinking"):
+        raise bad(
+            f"messages: Expected `thinking` or `redacted_thinking`, but found `{first}`. When `thinking` is enabled, "
+            "a final `assistant` message must start with a thinking block (preceding the lastmost set of "
+            f"`tool_use` and `tool_result` blocks). {THINKING_DOCS}"
+        )
 
 
 def check_budget(budget: Any, max_tokens: int | None) -> None:

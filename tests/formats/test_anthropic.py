@@ -971,3 +971,18 @@ def test_parse_error_tolerates_anything() -> None:
     overloaded = fmt.parse_error(500, b'{"type":"error","error":{"type":"overloaded_error","message":"x"}}')
     assert overloaded.kind == "overloaded" and overloaded.status == 500
     assert fmt.parse_error(429, b"[1,2]").status == 429
+
+
+def test_thinking_stays_off_for_a_tool_turn_without_its_signed_thinking() -> None:
+    call = ir.ToolCall("toolu_1", "f", "{}")
+    result = ir.Message("tool", [ir.ToolResult("toolu_1", [ir.Text("r")])])
+    config = ir.ReasoningConfig(effort="medium")
+    unsigned = ir.Request(model="m", reasoning=config, max_tokens=20000, messages=[
+        ir.Message("user", [ir.Text("q")]), ir.Message("assistant", [ir.Reasoning("thought", None), call]), result])
+    assert "thinking" not in fmt.render_request(unsigned, "m")
+    signed = ir.Request(model="m", reasoning=config, max_tokens=20000, messages=[
+        ir.Message("user", [ir.Text("q")]),
+        ir.Message("assistant", [ir.Reasoning("thought", "sig", origin="anthropic"), call]), result])
+    body = fmt.render_request(signed, "m")
+    assert body["thinking"]["type"] == "enabled"
+    assert body["messages"][1]["content"][0] == {"type": "thinking", "thinking": "thought", "signature": "sig"}

@@ -246,8 +246,24 @@ def _put_thinking(body: dict[str, Any], req: ir.Request, same_format: bool) -> N
         return
     if budget < 0:
         budget = BUDGET_BY_EFFORT["medium"]
+    if _unsigned_tool_turn(body):
+        return
     budget, body["max_tokens"] = _fit_budget(budget, req.max_tokens)
     body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+
+
+def _unsigned_tool_turn(body: dict[str, Any]) -> bool:
+    """With thinking on, the API wants the assistant turn of an ongoing tool loop
+    to start with its signed thinking block. A history from a client that could
+    not keep one (a Chat client, reasoning from another provider) is sent with
+    thinking off for this request rather than refused."""
+    assistant = next((m for m in reversed(body["messages"]) if m["role"] == "assistant"), None)
+    if assistant is None or isinstance(assistant["content"], str):
+        return False
+    blocks = assistant["content"]
+    has_tool_use = any(b.get("type") == "tool_use" for b in blocks)
+    starts_with_thinking = bool(blocks) and blocks[0].get("type") in ("thinking", "redacted_thinking")
+    return has_tool_use and not starts_with_thinking
 
 
 def _fit_budget(budget: int, client_max: int | None) -> tuple[int, int]:
