@@ -1,10 +1,12 @@
 """Responses `custom` tools (Codex's apply_patch) for providers that only know
 functions: each becomes a function with one string argument `input`, and the
-calls coming back become custom calls again with the raw input."""
+calls coming back become custom calls again with the raw input. Formats whose
+calls carry an object (Anthropic, Gemini) wrap a custom call's input the same way."""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import orjson
 
@@ -40,11 +42,16 @@ def _lower_message(message: ir.Message) -> ir.Message:
     if not any(isinstance(p, ir.ToolCall) and p.kind == "custom" for p in message.parts):
         return message
     parts: list[ir.Part] = [
-        ir.ToolCall(p.id, p.name, orjson.dumps({"input": p.arguments}).decode(), "function")
+        ir.ToolCall(p.id, p.name, wrap_input(p.arguments), "function")
         if isinstance(p, ir.ToolCall) and p.kind == "custom" else p
         for p in message.parts
     ]
     return ir.Message(message.role, parts)
+
+
+def wrap_input(raw_input: str) -> str:
+    """A custom call's raw input as function arguments: one string argument `input`."""
+    return orjson.dumps({"input": raw_input}).decode()
 
 
 def unwrap_input(arguments: str) -> str:
@@ -55,6 +62,19 @@ def unwrap_input(arguments: str) -> str:
     if isinstance(value, dict) and isinstance(value.get("input"), str):
         return value["input"]
     return arguments
+
+
+def arguments_object(arguments: str, kind: str = "function") -> dict[str, Any]:
+    """A call's arguments as a JSON object (formats such as Anthropic and Gemini
+    carry an object): a custom call's raw input as {"input": ...}; arguments
+    that are not a JSON object give {}."""
+    if kind == "custom":
+        return {"input": arguments}
+    try:
+        value = orjson.loads(arguments) if arguments else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def raise_response(resp: ir.Response, names: frozenset[str]) -> ir.Response:

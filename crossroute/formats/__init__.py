@@ -6,7 +6,8 @@ Every format module exposes the same names (the gateway looks them up through
 Client side (what an agent sends us / what we send back to it)
     parse_request(body: dict, *, model: str | None = None, stream: bool | None = None) -> ir.Request
         Raise ir.GatewayError(400, ...) for malformed input (wrong types,
-        missing fields). `model`/`stream` come from the URL for Gemini.
+        missing fields; the readers in `_input` do this). `model`/`stream`
+        come from the URL for Gemini.
     render_response(resp: ir.Response, req: ir.Request) -> dict
     class StreamEncoder(req: ir.Request, **options):
         encode(event: ir.Event) -> bytes   # SSE bytes for the client ("" allowed)

@@ -1613,3 +1613,11 @@ def test_decoder_reads_a_bare_json_error_inside_an_sse_stream() -> None:
             b'{\n  "error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}\n}\r\n')
     events = decode([body])
     assert events[-1] == ir.StreamError(ir.GatewayError(503, "overloaded", kind="unavailable"))
+
+
+@pytest.mark.parametrize("value", ["--5", "²", "1e3", ""])
+def test_odd_integer_strings_are_a_400(value: str) -> None:
+    body = {"contents": [{"parts": [{"text": "x"}]}], "generationConfig": {"maxOutputTokens": value}}
+    with pytest.raises(ir.GatewayError) as caught:
+        gemini.parse_request(body, model="m", stream=False)
+    assert caught.value.status == 400 and caught.value.param == "generationConfig.maxOutputTokens"

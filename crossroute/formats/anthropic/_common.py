@@ -1,5 +1,5 @@
-"""Pieces shared by both directions of the Anthropic Messages format: input
-validation, stop reasons, usage arithmetic, ids and tool input objects."""
+"""Pieces shared by both directions of the Anthropic Messages format: stop
+reasons, usage arithmetic and ids."""
 
 from __future__ import annotations
 
@@ -12,69 +12,6 @@ from crossroute import ir
 
 OWN_FAMILY = "anthropic"
 MESSAGE_ID_PREFIX = "msg_"
-
-# ---------------------------------------------------------------- validation of client input
-
-
-def bad_request(message: str, param: str | None = None) -> ir.GatewayError:
-    return ir.GatewayError(400, message, param=param)
-
-
-def as_dict(value: Any, param: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise bad_request(f"`{param}` must be an object, got {type_name(value)}", param)
-    return value
-
-
-def as_list(value: Any, param: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise bad_request(f"`{param}` must be an array, got {type_name(value)}", param)
-    return value
-
-
-def required_str(value: Any, param: str) -> str:
-    if not isinstance(value, str):
-        raise bad_request(f"`{param}` must be a string, got {type_name(value)}", param)
-    return value
-
-
-def optional_str(value: Any, param: str) -> str | None:
-    return None if value is None else required_str(value, param)
-
-
-def optional_int(value: Any, param: str, minimum: int | None = None) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise bad_request(f"`{param}` must be an integer, got {type_name(value)}", param)
-    if minimum is not None and value < minimum:
-        raise bad_request(f"`{param}` must be at least {minimum}, got {value}", param)
-    return value
-
-
-def optional_number(value: Any, param: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise bad_request(f"`{param}` must be a number, got {type_name(value)}", param)
-    return float(value)
-
-
-def optional_bool(value: Any, param: str) -> bool | None:
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise bad_request(f"`{param}` must be a boolean, got {type_name(value)}", param)
-    return value
-
-
-def type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number"}.get(
-        type(value), type(value).__name__
-    )
-
 
 # ---------------------------------------------------------------- stop reasons
 
@@ -153,7 +90,7 @@ def usage_to_wire(usage: ir.Usage | None) -> dict[str, Any]:
     return wire
 
 
-# ---------------------------------------------------------------- ids and tool input
+# ---------------------------------------------------------------- ids and JSON text
 
 
 def message_id(value: str) -> str:
@@ -170,17 +107,6 @@ def upstream_tool_id(value: str) -> str:
     other formats are rewritten the same way in tool_use and tool_result, so
     the pairing holds; the client never sees these rewritten ids."""
     return _INVALID_TOOL_ID_CHARS.sub("_", value) or "call_"
-
-
-def tool_input(call: ir.ToolCall) -> dict[str, Any]:
-    """The JSON object Anthropic wants as `input`; invalid or non-object arguments give {}."""
-    if call.kind == "custom":
-        return {"input": call.arguments}
-    try:
-        value = orjson.loads(call.arguments) if call.arguments else {}
-    except orjson.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def dump_json(value: Any) -> str:

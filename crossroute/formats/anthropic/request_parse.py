@@ -17,18 +17,20 @@ from __future__ import annotations
 from typing import Any, cast
 
 from crossroute import ir
-from crossroute.formats.anthropic._common import (
-    OWN_FAMILY,
-    as_dict,
-    as_list,
+from crossroute.formats._input import (
     bad_request,
-    dump_json,
+    dict_or_empty,
+    non_empty_str,
     optional_bool,
+    optional_dict,
     optional_int,
     optional_number,
     optional_str,
+    required_dict,
+    required_list,
     required_str,
 )
+from crossroute.formats.anthropic._common import OWN_FAMILY, dump_json
 from crossroute.reasoning import EFFORTS
 
 _MODELLED_FIELDS = frozenset(
@@ -44,14 +46,13 @@ def parse_request(
     body: Any, *, model: str | None = None, stream: bool | None = None, count_only: bool = False
 ) -> ir.Request:
     """`count_only` reads a /v1/messages/count_tokens body, where max_tokens is absent."""
-    body = as_dict(body, "body")
+    body = required_dict(body, "body")
     req = ir.Request(model=_model(body, model), source_format="anthropic")
     req.system = _system(body.get("system"))
     req.messages = _messages(body.get("messages"))
     req.tools, server_tools = _tools(body.get("tools"))
     req.tool_choice, req.parallel_tool_calls = _tool_choice(body.get("tool_choice"))
-    raw_config = body.get("output_config")
-    output_config = as_dict(raw_config, "output_config") if raw_config is not None else {}
+    output_config = dict_or_empty(body.get("output_config"), "output_config")
     req.reasoning = reasoning_from_wire(body.get("thinking"), output_config.get("effort"))
     req.response_format = _response_format(output_config.get("format"), "output_config.format") or _response_format(
         body.get("output_format"), "output_format"
@@ -70,10 +71,7 @@ def parse_request(
 
 
 def _model(body: dict[str, Any], model: str | None) -> str:
-    value = model if model is not None else body.get("model")
-    if not isinstance(value, str) or not value:
-        raise bad_request("`model` is required and must be a non-empty string", "model")
-    return value
+    return non_empty_str(model if model is not None else body.get("model"), "model")
 
 
 def _extras(
@@ -104,9 +102,9 @@ def _system(value: Any) -> list[ir.Text]:
     if isinstance(value, str):
         return [ir.Text(value)] if value else []
     texts = []
-    for i, block in enumerate(as_list(value, "system")):
+    for i, block in enumerate(required_list(value, "system")):
         param = f"system[{i}]"
-        block = as_dict(block, param)
+        block = required_dict(block, param)
         if block.get("type") != "text":
             raise bad_request(f"`{param}.type` must be \"text\"", f"{param}.type")
         texts.append(ir.Text(required_str(block.get("text"), f"{param}.text")))
@@ -114,13 +112,13 @@ def _system(value: Any) -> list[ir.Text]:
 
 
 def _messages(value: Any) -> list[ir.Message]:
-    raw = as_list(value, "messages")
+    raw = required_list(value, "messages")
     if not raw:
         raise bad_request("`messages` must contain at least one message", "messages")
     tool_names: dict[str, str] = {}
     messages: list[ir.Message] = []
     for i, item in enumerate(raw):
-        messages.extend(_message(as_dict(item, f"messages[{i}]"), f"messages[{i}]", tool_names))
+        messages.extend(_message(required_dict(item, f"messages[{i}]"), f"messages[{i}]", tool_names))
     return messages
 
 
@@ -147,23 +145,18 @@ def _content(value: Any, param: str, role: str, tool_names: dict[str, str]) -> l
     if isinstance(value, str):
         return [ir.Text(value)]
     parts: list[ir.Part] = []
-    for i, block in enumerate(as_list(value, param)):
-        part = _block(as_dict(block, f"{param}[{i}]"), f"{param}[{i}]", role, tool_names)
+    for i, block in enumerate(required_list(value, param)):
+        part = _block(required_dict(block, f"{param}[{i}]"), f"{param}[{i}]", role, tool_names)
         if part is not None:
             parts.append(part)
     return parts
 
 
 def _block(block: dict[str, Any], param: str, role: str, tool_names: dict[str, str]) -> ir.Part | None:
+    part = _text_or_media(block, param)
+    if part is not None:
+        return part
     kind = block.get("type")
-    if kind == "text":
-        return ir.Text(required_str(block.get("text"), f"{param}.text"))
-    if kind == "image":
-        return _image(block, param)
-    if kind == "document":
-        return _document(block, param)
-    if kind == "search_result":
-        return _search_result(block, param)
     if kind == "thinking":
         return _thinking(block, param)
     if kind == "redacted_thinking":
@@ -179,7 +172,7 @@ def _block(block: dict[str, Any], param: str, role: str, tool_names: dict[str, s
 
 
 def _image(block: dict[str, Any], param: str) -> ir.Image:
-    source = as_dict(block.get("source"), f"{param}.source")
+    source = required_dict(block.get("source"), f"{param}.source")
     kind = source.get("type")
     if kind == "base64":
         return ir.Image(
@@ -194,7 +187,7 @@ def _image(block: dict[str, Any], param: str) -> ir.Image:
 
 
 def _document(block: dict[str, Any], param: str) -> ir.Text:
-    source = as_dict(block.get("source"), f"{param}.source")
+    source = required_dict(block.get("source"), f"{param}.source")
     title = block.get("title") if isinstance(block.get("title"), str) else None
     kind = source.get("type")
     if kind == "text":
@@ -219,8 +212,8 @@ def _search_result(block: dict[str, Any], param: str) -> ir.Text:
 
 def _texts_of(value: Any, param: str) -> str:
     texts = []
-    for i, block in enumerate(as_list(value, param)):
-        block = as_dict(block, f"{param}[{i}]")
+    for i, block in enumerate(required_list(value, param)):
+        block = required_dict(block, f"{param}[{i}]")
         if block.get("type") == "text":
             texts.append(required_str(block.get("text"), f"{param}[{i}].text"))
     return "\n".join(texts)
@@ -238,7 +231,7 @@ def _thinking(block: dict[str, Any], param: str) -> ir.Reasoning:
 def _tool_use(block: dict[str, Any], param: str, tool_names: dict[str, str]) -> ir.ToolCall:
     call_id = required_str(block.get("id"), f"{param}.id")
     name = required_str(block.get("name"), f"{param}.name")
-    arguments = as_dict(block.get("input") if block.get("input") is not None else {}, f"{param}.input")
+    arguments = dict_or_empty(block.get("input"), f"{param}.input")
     tool_names[call_id] = name
     return ir.ToolCall(call_id, name, dump_json(arguments))
 
@@ -250,13 +243,22 @@ def _tool_result(block: dict[str, Any], param: str, tool_names: dict[str, str]) 
     if isinstance(content, str):
         parts = [ir.Text(content)]
     elif content is not None:
-        for i, item in enumerate(as_list(content, f"{param}.content")):
-            parts.append(_result_part(as_dict(item, f"{param}.content[{i}]"), f"{param}.content[{i}]"))
+        for i, item in enumerate(required_list(content, f"{param}.content")):
+            parts.append(_result_part(required_dict(item, f"{param}.content[{i}]"), f"{param}.content[{i}]"))
     is_error = bool(optional_bool(block.get("is_error"), f"{param}.is_error"))
     return ir.ToolResult(call_id, parts, name=tool_names.get(call_id), is_error=is_error)
 
 
 def _result_part(block: dict[str, Any], param: str) -> ir.Text | ir.Image:
+    part = _text_or_media(block, param)
+    if part is None:
+        kind = block.get("type")
+        raise bad_request(f"`{param}.type`: unsupported tool_result content type {kind!r}", f"{param}.type")
+    return part
+
+
+def _text_or_media(block: dict[str, Any], param: str) -> ir.Text | ir.Image | None:
+    """A block of a type allowed both in a message and in a tool_result; None for any other type."""
     kind = block.get("type")
     if kind == "text":
         return ir.Text(required_str(block.get("text"), f"{param}.text"))
@@ -266,7 +268,7 @@ def _result_part(block: dict[str, Any], param: str) -> ir.Text | ir.Image:
         return _document(block, param)
     if kind == "search_result":
         return _search_result(block, param)
-    raise bad_request(f"`{param}.type`: unsupported tool_result content type {kind!r}", f"{param}.type")
+    return None
 
 
 # ---------------------------------------------------------------- tools
@@ -277,8 +279,8 @@ def _tools(value: Any) -> tuple[list[ir.Tool], list[dict[str, Any]]]:
         return [], []
     tools: list[ir.Tool] = []
     server_tools: list[dict[str, Any]] = []
-    for i, item in enumerate(as_list(value, "tools")):
-        tool = as_dict(item, f"tools[{i}]")
+    for i, item in enumerate(required_list(value, "tools")):
+        tool = required_dict(item, f"tools[{i}]")
         kind = tool.get("type")
         if kind is None or kind == "custom":
             tools.append(_function_tool(tool, f"tools[{i}]"))
@@ -290,14 +292,10 @@ def _tools(value: Any) -> tuple[list[ir.Tool], list[dict[str, Any]]]:
 
 
 def _function_tool(tool: dict[str, Any], param: str) -> ir.Tool:
-    name = required_str(tool.get("name"), f"{param}.name")
-    if not name:
-        raise bad_request(f"`{param}.name` must not be empty", f"{param}.name")
-    schema = tool.get("input_schema")
     return ir.Tool(
-        name=name,
+        name=non_empty_str(tool.get("name"), f"{param}.name"),
         description=optional_str(tool.get("description"), f"{param}.description"),
-        parameters=as_dict(schema, f"{param}.input_schema") if schema is not None else None,
+        parameters=optional_dict(tool.get("input_schema"), f"{param}.input_schema"),
         strict=optional_bool(tool.get("strict"), f"{param}.strict"),
     )
 
@@ -305,7 +303,7 @@ def _function_tool(tool: dict[str, Any], param: str) -> ir.Tool:
 def _tool_choice(value: Any) -> tuple[ir.ToolChoice | None, bool | None]:
     if value is None:
         return None, None
-    choice = as_dict(value, "tool_choice")
+    choice = required_dict(value, "tool_choice")
     kind = choice.get("type")
     serial = optional_bool(choice.get("disable_parallel_tool_use"), "tool_choice.disable_parallel_tool_use")
     parallel = False if serial else None
@@ -328,7 +326,7 @@ def reasoning_from_wire(thinking: Any, wire_effort: Any) -> ir.ReasoningConfig |
     effort = _effort(wire_effort)
     if thinking is None:
         return ir.ReasoningConfig(effort=effort) if effort else None
-    thinking = as_dict(thinking, "thinking")
+    thinking = required_dict(thinking, "thinking")
     kind = thinking.get("type")
     summary = _display(thinking.get("display"))
     if kind == "enabled":
@@ -362,21 +360,21 @@ def _display(value: Any) -> bool:
 def _response_format(value: Any, param: str) -> ir.ResponseFormat | None:
     if value is None:
         return None
-    fmt = as_dict(value, param)
+    fmt = required_dict(value, param)
     if fmt.get("type") != "json_schema":
         raise bad_request(f"`{param}.type` must be \"json_schema\"", f"{param}.type")
-    return ir.ResponseFormat("json_schema", schema=as_dict(fmt.get("schema"), f"{param}.schema"))
+    return ir.ResponseFormat("json_schema", schema=required_dict(fmt.get("schema"), f"{param}.schema"))
 
 
 def _stop_sequences(value: Any) -> list[str]:
     if value is None:
         return []
-    return [required_str(s, f"stop_sequences[{i}]") for i, s in enumerate(as_list(value, "stop_sequences"))]
+    return [required_str(s, f"stop_sequences[{i}]") for i, s in enumerate(required_list(value, "stop_sequences"))]
 
 
 def _metadata(value: Any) -> tuple[str | None, dict[str, Any]]:
     if value is None:
         return None, {}
-    metadata = as_dict(value, "metadata")
+    metadata = required_dict(value, "metadata")
     user = optional_str(metadata.get("user_id"), "metadata.user_id")
     return user, {k: v for k, v in metadata.items() if k != "user_id"}

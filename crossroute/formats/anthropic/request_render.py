@@ -25,7 +25,8 @@ from __future__ import annotations
 from typing import Any
 
 from crossroute import ir
-from crossroute.formats.anthropic._common import OWN_FAMILY, tool_input, upstream_tool_id
+from crossroute.custom_tools import arguments_object
+from crossroute.formats.anthropic._common import OWN_FAMILY, upstream_tool_id
 from crossroute.formats.anthropic.request_parse import reasoning_from_wire
 from crossroute.reasoning import BUDGET_BY_EFFORT, budget_of, effort_of
 
@@ -139,7 +140,7 @@ def _assistant_blocks(parts: list[ir.Part]) -> list[Block]:
         elif isinstance(part, ir.Reasoning):
             block = _thinking_block(part)
         elif isinstance(part, ir.ToolCall):
-            block = {"type": "tool_use", "id": upstream_tool_id(part.id), "name": part.name, "input": tool_input(part)}
+            block = {"type": "tool_use", "id": upstream_tool_id(part.id), "name": part.name, "input": arguments_object(part.arguments, part.kind)}
         # Images in assistant turns are not accepted by the API: dropped.
         if block:
             blocks.append(block)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from crossroute import ir
+from crossroute.custom_tools import arguments_object
 from crossroute.formats.anthropic._common import (
     OWN_FAMILY,
     dump_json,
     message_id,
     stop_from_wire,
     stop_to_wire,
-    tool_input,
     usage_from_wire,
     usage_to_wire,
 )
@@ -92,7 +92,7 @@ def part_to_block(part: ir.Part) -> dict[str, Any] | None:
     if isinstance(part, ir.Reasoning):
         return reasoning_to_block(part)
     if isinstance(part, ir.ToolCall):
-        return {"type": "tool_use", "id": part.id, "name": part.name, "input": tool_input(part)}
+        return {"type": "tool_use", "id": part.id, "name": part.name, "input": arguments_object(part.arguments, part.kind)}
     return None
 
 

@@ -81,17 +81,6 @@ def text_of(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def args_object(arguments: str, kind: str = "function") -> dict[str, Any]:
-    """The `args` object of a functionCall from an IR arguments string."""
-    if kind == "custom":
-        return {"input": arguments}
-    try:
-        value = orjson.loads(arguments) if arguments else {}
-    except orjson.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 # ---------------------------------------------------------------- stop reasons
 
 

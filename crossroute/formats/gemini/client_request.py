@@ -10,6 +10,19 @@ import mimetypes
 from typing import Any
 
 from crossroute import ir
+from crossroute.formats._input import (
+    bad_request,
+    dict_or_empty,
+    list_or_empty,
+    non_empty_str,
+    optional_bool,
+    optional_dict,
+    optional_int,
+    optional_number,
+    optional_str,
+    required_dict,
+    required_str,
+)
 from crossroute.formats.gemini._wire import camel, field, has_field, signature_from_client, text_of
 from crossroute.reasoning import EFFORTS
 from crossroute.schema import json_schema_from_gemini
@@ -36,12 +49,12 @@ _PLAIN_MIMES = frozenset({"text/plain", ""})
 
 def parse_request(body: Any, *, model: str | None = None, stream: bool | None = None) -> ir.Request:
     if not isinstance(body, dict):
-        raise ir.GatewayError(400, "request body must be a JSON object")
+        raise bad_request("request body must be a JSON object")
     contents = field(body, "contents")
     if contents is None:
-        raise ir.GatewayError(400, "contents is required", param="contents")
+        raise bad_request("contents is required", param="contents")
     if not isinstance(contents, list) or not contents:
-        raise ir.GatewayError(400, "contents must be a non-empty array of Content", param="contents")
+        raise bad_request("contents must be a non-empty array of Content", param="contents")
     body_model = body.get("model")
     req = ir.Request(
         model=model or (body_model if isinstance(body_model, str) else ""),
@@ -60,59 +73,17 @@ def parse_request(body: Any, *, model: str | None = None, stream: bool | None = 
     return req
 
 
-# ---------------------------------------------------------------- small validators
+# ---------------------------------------------------------------- proto-JSON integers
 
 
-def _bad(message: str, param: str) -> ir.GatewayError:
-    return ir.GatewayError(400, message, param=param)
-
-
-def _dict(value: Any, param: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise _bad(f"{param} must be an object", param)
-    return value
-
-
-def _list(value: Any, param: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise _bad(f"{param} must be an array", param)
-    return value
-
-
-def _str(value: Any, param: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise _bad(f"{param} must be a string", param)
-
-
-def _int(value: Any, param: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, str) and value.lstrip("-").isdigit():  # proto-JSON allows int64 as string
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise _bad(f"{param} must be an integer", param)
-
-
-def _float(value: Any, param: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    raise _bad(f"{param} must be a number", param)
-
-
-def _bool(value: Any, param: str) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    raise _bad(f"{param} must be a boolean", param)
+def _proto_int(value: Any, param: str) -> int | None:
+    """Proto-JSON writes int64 as a string, and a whole float is that integer too."""
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            raise bad_request(f"'{param}' must be an integer, got {value!r}", param) from None
+    return optional_int(value, param, whole_floats=True)
 
 
 # ---------------------------------------------------------------- contents
@@ -134,14 +105,14 @@ class _Conversation:
         return messages
 
     def _content(self, content: Any, path: str) -> list[ir.Message]:
-        content = _dict(content, path)
-        role = _str(field(content, "role"), f"{path}.role") or "user"
-        parts = _list(field(content, "parts"), f"{path}.parts")
+        content = dict_or_empty(content, path)
+        role = optional_str(field(content, "role"), f"{path}.role") or "user"
+        parts = list_or_empty(field(content, "parts"), f"{path}.parts")
         if role in ("model", "assistant"):
             return self._model_turn(parts, path)
         if role in ("user", "function", "tool"):
             return self._user_turn(parts, path)
-        raise _bad(f"{path}.role must be 'user' or 'model', got {role!r}", f"{path}.role")
+        raise bad_request(f"{path}.role must be 'user' or 'model', got {role!r}", f"{path}.role")
 
     # ------------------------------------------------------------ user side
 
@@ -151,7 +122,7 @@ class _Conversation:
         messages: list[ir.Message] = []
         for index, raw in enumerate(parts):
             part_path = f"{path}.parts[{index}]"
-            part = _dict(raw, part_path)
+            part = dict_or_empty(raw, part_path)
             if has_field(part, "functionResponse"):
                 role: ir.Role = "tool"
                 items: list[ir.Part] = [self._function_response(field(part, "functionResponse"), part_path)]
@@ -170,17 +141,17 @@ class _Conversation:
 
     def _function_response(self, raw: Any, path: str) -> ir.ToolResult:
         path = f"{path}.functionResponse"
-        response = _dict(raw, path)
-        name = _str(field(response, "name"), f"{path}.name")
-        call_id = _str(field(response, "id"), f"{path}.id") or self._answer_by_name(name)
+        response = dict_or_empty(raw, path)
+        name = optional_str(field(response, "name"), f"{path}.name")
+        call_id = optional_str(field(response, "id"), f"{path}.id") or self._answer_by_name(name)
         self._mark_answered(call_id)
         content, is_error = _response_content(field(response, "response"))
-        extra_parts = _list(field(response, "parts"), f"{path}.parts")
+        extra_parts = list_or_empty(field(response, "parts"), f"{path}.parts")
         for index, part in enumerate(extra_parts):
             part_path = f"{path}.parts[{index}]"
             content.extend(
                 p
-                for p in _plain_parts(_dict(part, part_path), part_path)
+                for p in _plain_parts(dict_or_empty(part, part_path), part_path)
                 if isinstance(p, ir.Text | ir.Image)
             )
         return ir.ToolResult(call_id=call_id, content=content, name=name, is_error=is_error)
@@ -201,7 +172,7 @@ class _Conversation:
         items: list[ir.Part] = []
         for index, raw in enumerate(parts):
             part_path = f"{path}.parts[{index}]"
-            part = _dict(raw, part_path)
+            part = dict_or_empty(raw, part_path)
             signed = signature_from_client(field(part, "thoughtSignature"))
             if field(part, "thought") is True:
                 _add_thought(items, part, signed, part_path)
@@ -216,14 +187,10 @@ class _Conversation:
 
     def _function_call(self, raw: Any, path: str) -> ir.ToolCall:
         path = f"{path}.functionCall"
-        call = _dict(raw, path)
-        name = _str(field(call, "name"), f"{path}.name")
-        if not name:
-            raise _bad(f"{path}.name is required", f"{path}.name")
-        args = field(call, "args")
-        if args is not None and not isinstance(args, dict):
-            raise _bad(f"{path}.args must be an object", f"{path}.args")
-        call_id = _str(field(call, "id"), f"{path}.id") or f"call_{self.call_count}"
+        call = dict_or_empty(raw, path)
+        name = non_empty_str(field(call, "name"), f"{path}.name")
+        args = optional_dict(field(call, "args"), f"{path}.args")
+        call_id = optional_str(field(call, "id"), f"{path}.id") or f"call_{self.call_count}"
         self.call_count += 1
         tool_call = ir.ToolCall(call_id, name, text_of(args or {}))
         self.unanswered.append(tool_call)
@@ -236,7 +203,7 @@ def _add_thought(
     """A thought part. One with no text but a signature closes the thought
     just before it (how our own encoders show a foreign signature); with
     nothing open it stands alone (a redacted Anthropic block)."""
-    text = _str(field(part, "text"), f"{path}.text") or ""
+    text = optional_str(field(part, "text"), f"{path}.text") or ""
     signature, origin = signed if signed else (None, "gemini")
     last = items[-1] if items else None
     if not text and signature is not None:
@@ -252,13 +219,13 @@ def _add_thought(
 def _plain_parts(part: dict[str, Any], path: str) -> list[ir.Part]:
     """Text and media of one part (function calls/responses are handled by the caller)."""
     out: list[ir.Part] = []
-    text = _str(field(part, "text"), f"{path}.text")
+    text = optional_str(field(part, "text"), f"{path}.text")
     if text:
         out.append(ir.Text(text))
     if has_field(part, "inlineData"):
-        out.append(_inline_data(_dict(field(part, "inlineData"), f"{path}.inlineData"), f"{path}.inlineData"))
+        out.append(_inline_data(dict_or_empty(field(part, "inlineData"), f"{path}.inlineData"), f"{path}.inlineData"))
     if has_field(part, "fileData"):
-        out.append(_file_data(_dict(field(part, "fileData"), f"{path}.fileData"), f"{path}.fileData"))
+        out.append(_file_data(dict_or_empty(field(part, "fileData"), f"{path}.fileData"), f"{path}.fileData"))
     code = field(part, "executableCode")
     if isinstance(code, dict) and isinstance(field(code, "code"), str):
         language = field(code, "language")
@@ -271,10 +238,8 @@ def _plain_parts(part: dict[str, Any], path: str) -> list[ir.Part]:
 
 
 def _inline_data(blob: dict[str, Any], path: str) -> ir.Text | ir.Image:
-    mime = _str(field(blob, "mimeType"), f"{path}.mimeType") or "application/octet-stream"
-    data = _str(field(blob, "data"), f"{path}.data")
-    if data is None:
-        raise _bad(f"{path}.data is required", f"{path}.data")
+    mime = optional_str(field(blob, "mimeType"), f"{path}.mimeType") or "application/octet-stream"
+    data = required_str(field(blob, "data"), f"{path}.data")
     if mime.startswith("image/"):
         return ir.Image(data=_standard_base64(data), media_type=mime)
     # The IR carries images only; say what was left out rather than drop it silently.
@@ -289,10 +254,8 @@ def _standard_base64(data: str) -> str:
 
 
 def _file_data(ref: dict[str, Any], path: str) -> ir.Text | ir.Image:
-    uri = _str(field(ref, "fileUri"), f"{path}.fileUri")
-    if not uri:
-        raise _bad(f"{path}.fileUri is required", f"{path}.fileUri")
-    mime = _str(field(ref, "mimeType"), f"{path}.mimeType") or mimetypes.guess_type(uri)[0] or ""
+    uri = non_empty_str(field(ref, "fileUri"), f"{path}.fileUri")
+    mime = optional_str(field(ref, "mimeType"), f"{path}.mimeType") or mimetypes.guess_type(uri)[0] or ""
     if mime.startswith("image/"):
         return ir.Image(url=uri, media_type=mime)
     return ir.Text(f"[{mime or 'file'} attachment omitted: {uri}]")
@@ -319,15 +282,15 @@ def _system(raw: Any) -> list[ir.Text]:
     if isinstance(raw, str):
         return [ir.Text(raw)] if raw else []
     if isinstance(raw, dict):
-        parts = _list(field(raw, "parts"), "systemInstruction.parts")
+        parts = list_or_empty(field(raw, "parts"), "systemInstruction.parts")
     elif isinstance(raw, list):
         parts = raw
     else:
-        raise _bad("systemInstruction must be a Content object", "systemInstruction")
+        raise bad_request("systemInstruction must be a Content object", "systemInstruction")
     texts: list[ir.Text] = []
     for index, part in enumerate(parts):
         path = f"systemInstruction.parts[{index}]"
-        text = part if isinstance(part, str) else _str(field(_dict(part, path), "text"), f"{path}.text")
+        text = part if isinstance(part, str) else optional_str(field(dict_or_empty(part, path), "text"), f"{path}.text")
         if text:
             texts.append(ir.Text(text))
     return texts
@@ -335,10 +298,10 @@ def _system(raw: Any) -> list[ir.Text]:
 
 def _read_tools(raw: Any, req: ir.Request) -> None:
     other_tools: list[dict[str, Any]] = []
-    for index, tool in enumerate(_list(raw, "tools")):
+    for index, tool in enumerate(list_or_empty(raw, "tools")):
         path = f"tools[{index}]"
-        tool = _dict(tool, path)
-        declarations = _list(field(tool, "functionDeclarations"), f"{path}.functionDeclarations")
+        tool = dict_or_empty(tool, path)
+        declarations = list_or_empty(field(tool, "functionDeclarations"), f"{path}.functionDeclarations")
         for number, declaration in enumerate(declarations):
             req.tools.append(_declaration(declaration, f"{path}.functionDeclarations[{number}]"))
         rest = {camel(k): v for k, v in tool.items() if camel(k) != "functionDeclarations"}
@@ -349,29 +312,26 @@ def _read_tools(raw: Any, req: ir.Request) -> None:
 
 
 def _declaration(raw: Any, path: str) -> ir.Tool:
-    declaration = _dict(raw, path)
-    name = _str(field(declaration, "name"), f"{path}.name")
-    if not name:
-        raise _bad(f"{path}.name is required", f"{path}.name")
+    declaration = dict_or_empty(raw, path)
+    name = non_empty_str(field(declaration, "name"), f"{path}.name")
     schema = field(declaration, "parametersJsonSchema")
     param = f"{path}.parametersJsonSchema"
     if schema is None:
         schema, param = field(declaration, "parameters"), f"{path}.parameters"
-    if schema is not None and not isinstance(schema, dict):
-        raise _bad(f"{param} must be an object", param)
+    schema = optional_dict(schema, param)
     return ir.Tool(
         name=name,
-        description=_str(field(declaration, "description"), f"{path}.description"),
+        description=optional_str(field(declaration, "description"), f"{path}.description"),
         parameters=json_schema_from_gemini(schema) if schema is not None else None,
     )
 
 
 def _read_tool_config(raw: Any, req: ir.Request) -> None:
-    config = _dict(raw, "toolConfig")
-    calling = _dict(field(config, "functionCallingConfig"), "toolConfig.functionCallingConfig")
+    config = dict_or_empty(raw, "toolConfig")
+    calling = dict_or_empty(field(config, "functionCallingConfig"), "toolConfig.functionCallingConfig")
     rest = {camel(k): v for k, v in config.items() if camel(k) != "functionCallingConfig"}
-    mode = _str(field(calling, "mode"), "toolConfig.functionCallingConfig.mode")
-    names = _list(
+    mode = optional_str(field(calling, "mode"), "toolConfig.functionCallingConfig.mode")
+    names = list_or_empty(
         field(calling, "allowedFunctionNames"), "toolConfig.functionCallingConfig.allowedFunctionNames"
     )
     if mode is not None:
@@ -394,7 +354,7 @@ def _tool_choice(mode: str, names: list[Any]) -> ir.ToolChoice | None:
         return ir.ToolChoice("required")
     if mode == "MODE_UNSPECIFIED":
         return None
-    raise _bad(
+    raise bad_request(
         "toolConfig.functionCallingConfig.mode must be AUTO, ANY, NONE or VALIDATED",
         "toolConfig.functionCallingConfig.mode",
     )
@@ -404,17 +364,17 @@ def _tool_choice(mode: str, names: list[Any]) -> ir.ToolChoice | None:
 
 
 def _read_generation_config(raw: Any, req: ir.Request) -> None:
-    config = _dict(raw, "generationConfig")
+    config = dict_or_empty(raw, "generationConfig")
     p = "generationConfig."
-    req.max_tokens = _int(field(config, "maxOutputTokens"), p + "maxOutputTokens")
-    req.temperature = _float(field(config, "temperature"), p + "temperature")
-    req.top_p = _float(field(config, "topP"), p + "topP")
-    top_k = _float(field(config, "topK"), p + "topK")
+    req.max_tokens = _proto_int(field(config, "maxOutputTokens"), p + "maxOutputTokens")
+    req.temperature = optional_number(field(config, "temperature"), p + "temperature")
+    req.top_p = optional_number(field(config, "topP"), p + "topP")
+    top_k = optional_number(field(config, "topK"), p + "topK")
     req.top_k = int(top_k) if top_k is not None else None
     req.stop = _stop_sequences(field(config, "stopSequences"))
-    req.reasoning = _thinking(_dict(field(config, "thinkingConfig"), p + "thinkingConfig"))
+    req.reasoning = _thinking(dict_or_empty(field(config, "thinkingConfig"), p + "thinkingConfig"))
     rest = {camel(k): v for k, v in config.items() if camel(k) not in _MODELED_GENERATION}
-    mime = _str(field(config, "responseMimeType"), p + "responseMimeType") or ""
+    mime = optional_str(field(config, "responseMimeType"), p + "responseMimeType") or ""
     if mime == _JSON_MIME:
         req.response_format = _json_format(config)
     elif mime not in _PLAIN_MIMES:  # e.g. text/x.enum: only a Gemini upstream understands it
@@ -428,9 +388,9 @@ def _read_generation_config(raw: Any, req: ir.Request) -> None:
 def _stop_sequences(raw: Any) -> list[str]:
     if isinstance(raw, str):
         return [raw]
-    values = _list(raw, "generationConfig.stopSequences")
+    values = list_or_empty(raw, "generationConfig.stopSequences")
     if not all(isinstance(v, str) for v in values):
-        raise _bad("generationConfig.stopSequences must be strings", "generationConfig.stopSequences")
+        raise bad_request("generationConfig.stopSequences must be strings", "generationConfig.stopSequences")
     return list(values)
 
 
@@ -441,21 +401,19 @@ def _json_format(config: dict[str, Any]) -> ir.ResponseFormat:
         schema, param = field(config, "responseSchema"), "generationConfig.responseSchema"
     if schema is None:
         return ir.ResponseFormat("json_object")
-    if not isinstance(schema, dict):
-        raise _bad(f"{param} must be an object", param)
-    return ir.ResponseFormat("json_schema", schema=json_schema_from_gemini(schema))
+    return ir.ResponseFormat("json_schema", schema=json_schema_from_gemini(required_dict(schema, param)))
 
 
 def _thinking(config: dict[str, Any]) -> ir.ReasoningConfig | None:
     p = "generationConfig.thinkingConfig."
-    level = _str(field(config, "thinkingLevel"), p + "thinkingLevel")
-    budget = _int(field(config, "thinkingBudget"), p + "thinkingBudget")
-    include = _bool(field(config, "includeThoughts"), p + "includeThoughts")
+    level = optional_str(field(config, "thinkingLevel"), p + "thinkingLevel")
+    budget = _proto_int(field(config, "thinkingBudget"), p + "thinkingBudget")
+    include = optional_bool(field(config, "includeThoughts"), p + "includeThoughts")
     effort: Any = None
     if level and level.upper() != "THINKING_LEVEL_UNSPECIFIED":
         effort = level.lower()
         if effort not in EFFORTS:
-            raise _bad(f"unknown thinkingLevel {level!r}", p + "thinkingLevel")
+            raise bad_request(f"unknown thinkingLevel {level!r}", p + "thinkingLevel")
     if effort is None and budget is None and include is None:
         return None
     return ir.ReasoningConfig(effort=effort, budget=budget, summary=include)

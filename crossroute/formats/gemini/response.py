@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from crossroute import ir
+from crossroute.custom_tools import arguments_object
 from crossroute.formats.gemini._wire import (
     OWN_FAMILY,
-    args_object,
     blocked_prompt,
     client_signature,
     field,
@@ -126,7 +126,7 @@ def render_response(resp: ir.Response, req: ir.Request) -> dict[str, Any]:
             if part.signature is not None:
                 parts += writer.signature(part.signature, part.origin, redacted=part.redacted)
         elif isinstance(part, ir.ToolCall):
-            parts += writer.call(part.id, part.name, args_object(part.arguments, part.kind))
+            parts += writer.call(part.id, part.name, arguments_object(part.arguments, part.kind))
         elif isinstance(part, ir.Image):
             parts += writer.image(part)
     parts += writer.flush()

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 
 from crossroute import ir
+from crossroute.custom_tools import arguments_object
 from crossroute.formats.gemini._wire import (
-    args_object,
     blocked_prompt,
     field,
     finish_reason_for,
@@ -247,7 +247,7 @@ class StreamEncoder:
         parts: list[dict[str, Any]] = []
         for index in sorted(self._calls):
             call = self._calls[index]
-            parts += self._parts.call(call.id, call.name, args_object(call.arguments or "{}", call.kind))
+            parts += self._parts.call(call.id, call.name, arguments_object(call.arguments or "{}", call.kind))
         if self._calls:
             self._sent_calls = True
             self._calls.clear()

@@ -7,7 +7,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from crossroute import ir
-from crossroute.formats.gemini._wire import OWN_FAMILY, SKIP_SIGNATURE, args_object
+from crossroute.custom_tools import arguments_object
+from crossroute.formats.gemini._wire import OWN_FAMILY, SKIP_SIGNATURE
 from crossroute.reasoning import BUDGET_BY_EFFORT
 from crossroute.schema import clean_for_gemini
 
@@ -132,7 +133,7 @@ def _content_part(part: ir.Part) -> dict[str, Any] | None:
     if isinstance(part, ir.Image):
         return _media_part(part)
     if isinstance(part, ir.ToolCall):
-        call = {"id": part.id, "name": part.name, "args": args_object(part.arguments, part.kind)}
+        call = {"id": part.id, "name": part.name, "args": arguments_object(part.arguments, part.kind)}
         return {"functionCall": call}
     return None
 

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from crossroute.formats._input import (
+    bad_request,
+    list_or_empty,
+    non_empty_str,
+    optional_dict,
+    optional_str,
+    required_dict,
+    required_str,
+)
 from crossroute.formats.openai_chat.common import (
     SIGNATURE_FAMILY,
     arguments_text,
     image_from_url,
     thought_signature_of,
-)
-from crossroute.formats.openai_chat.fields import (
-    invalid,
-    optional_dict,
-    optional_list,
-    optional_str,
-    required_dict,
-    required_str,
 )
 from crossroute.ir import (
     Image,
@@ -45,9 +46,7 @@ class MessageReader:
     def read(self, messages: list[Any]) -> None:
         for i, raw in enumerate(messages):
             path = f"messages[{i}]"
-            if not isinstance(raw, dict):
-                raise invalid(f"'{path}' must be an object", path)
-            self._read_one(raw, path)
+            self._read_one(required_dict(raw, path), path)
 
     def _read_one(self, raw: dict[str, Any], path: str) -> None:
         role = raw.get("role")
@@ -66,7 +65,7 @@ class MessageReader:
         elif role == "function":
             self._add_result(self._legacy_function_result(raw, path))
         else:
-            raise invalid(
+            raise bad_request(
                 f"'{path}.role' must be one of system, developer, user, assistant, tool", f"{path}.role"
             )
 
@@ -85,28 +84,27 @@ class MessageReader:
         if reasoning:
             parts.append(Reasoning(text=reasoning))
         parts.extend(content_parts(raw.get("content"), f"{path}.content", refusal=raw.get("refusal")))
-        calls = optional_list(raw, "tool_calls", f"{path}.tool_calls") or []
+        calls = list_or_empty(raw.get("tool_calls"), f"{path}.tool_calls")
         for j, call in enumerate(calls):
             parts.extend(self._tool_call(call, f"{path}.tool_calls[{j}]"))
-        legacy = optional_dict(raw, "function_call", f"{path}.function_call")
+        legacy = optional_dict(raw.get("function_call"), f"{path}.function_call")
         if legacy is not None:
             parts.append(self._legacy_function_call(legacy, f"{path}.function_call"))
         return parts
 
     def _tool_call(self, raw: object, path: str) -> list[Part]:
-        if not isinstance(raw, dict):
-            raise invalid(f"'{path}' must be an object", path)
+        raw = required_dict(raw, path)
         call_id = raw.get("id")
         if not isinstance(call_id, str) or not call_id:
             call_id = new_id("call_")
         if raw.get("type") == "custom":
-            custom = required_dict(raw, "custom", f"{path}.custom")
-            name = required_str(custom, "name", f"{path}.custom.name")
-            raw_input = optional_str(custom, "input", f"{path}.custom.input") or ""
+            custom = required_dict(raw.get("custom"), f"{path}.custom")
+            name = non_empty_str(custom.get("name"), f"{path}.custom.name")
+            raw_input = optional_str(custom.get("input"), f"{path}.custom.input") or ""
             call = ToolCall(call_id, name, raw_input, kind="custom")
         else:
-            function = required_dict(raw, "function", f"{path}.function")
-            name = required_str(function, "name", f"{path}.function.name")
+            function = required_dict(raw.get("function"), f"{path}.function")
+            name = non_empty_str(function.get("name"), f"{path}.function.name")
             call = ToolCall(call_id, name, arguments_text(function.get("arguments")) or "{}")
         self._names_by_call_id[call_id] = name
         signature = thought_signature_of(raw)
@@ -116,7 +114,7 @@ class MessageReader:
         return [Reasoning(text="", signature=value, origin=origin), call]
 
     def _legacy_function_call(self, raw: dict[str, Any], path: str) -> ToolCall:
-        name = required_str(raw, "name", f"{path}.name")
+        name = non_empty_str(raw.get("name"), f"{path}.name")
         call_id = new_id("call_")
         self._legacy_call_ids.setdefault(name, []).append(call_id)
         return ToolCall(call_id, name, arguments_text(raw.get("arguments")) or "{}")
@@ -124,14 +122,14 @@ class MessageReader:
     # ------------------------------------------------------------ tool results
 
     def _tool_result(self, raw: dict[str, Any], path: str) -> ToolResult:
-        call_id = required_str(raw, "tool_call_id", f"{path}.tool_call_id")
+        call_id = non_empty_str(raw.get("tool_call_id"), f"{path}.tool_call_id")
         name = raw.get("name")
         if not isinstance(name, str) or not name:
             name = self._names_by_call_id.get(call_id)
         return ToolResult(call_id, _result_content(raw, path), name=name)
 
     def _legacy_function_result(self, raw: dict[str, Any], path: str) -> ToolResult:
-        name = required_str(raw, "name", f"{path}.name")
+        name = non_empty_str(raw.get("name"), f"{path}.name")
         pending = self._legacy_call_ids.get(name)
         call_id = pending.pop(0) if pending else new_id("call_")
         return ToolResult(call_id, _result_content(raw, path), name=name)
@@ -146,9 +144,7 @@ class MessageReader:
 
 def _reasoning_text(raw: dict[str, Any], path: str) -> str:
     """`reasoning_content` (DeepSeek/Qwen style); `reasoning` as some servers name it."""
-    value = raw.get("reasoning_content")
-    if value is not None and not isinstance(value, str):
-        raise invalid(f"'{path}.reasoning_content' must be a string", f"{path}.reasoning_content")
+    value = optional_str(raw.get("reasoning_content"), f"{path}.reasoning_content")
     if not value and isinstance(raw.get("reasoning"), str):
         value = raw["reasoning"]
     return value or ""
@@ -172,7 +168,7 @@ def content_parts(content: object, path: str, refusal: object = None) -> list[Te
             if part is not None:
                 parts.append(part)
     elif content is not None:
-        raise invalid(f"'{path}' must be a string or an array of content parts", path)
+        raise bad_request(f"'{path}' must be a string or an array of content parts", path)
     if isinstance(refusal, str) and refusal:
         parts.append(Text(refusal))
     return parts
@@ -181,14 +177,10 @@ def content_parts(content: object, path: str, refusal: object = None) -> list[Te
 def _content_part(raw: object, path: str) -> Text | Image | None:
     if isinstance(raw, str):
         return Text(raw)
-    if not isinstance(raw, dict):
-        raise invalid(f"'{path}' must be an object", path)
+    raw = required_dict(raw, path)
     kind = raw.get("type")
     if kind == "text":
-        text = raw.get("text")
-        if not isinstance(text, str):
-            raise invalid(f"'{path}.text' must be a string", f"{path}.text")
-        return Text(text)
+        return Text(required_str(raw.get("text"), f"{path}.text"))
     if kind == "refusal":
         refusal = raw.get("refusal")
         return Text(refusal) if isinstance(refusal, str) else None
@@ -205,10 +197,10 @@ def _image_part(raw: dict[str, Any], path: str) -> Image:
     image_url = raw.get("image_url")
     detail: str | None = None
     if isinstance(image_url, dict):
-        detail = optional_str(image_url, "detail", f"{path}.image_url.detail")
+        detail = optional_str(image_url.get("detail"), f"{path}.image_url.detail")
         image_url = image_url.get("url")
     if not isinstance(image_url, str) or not image_url.startswith(("data:", "http://", "https://")):
-        raise invalid(f"'{path}.image_url.url' must be an http(s) or data: URL", f"{path}.image_url.url")
+        raise bad_request(f"'{path}.image_url.url' must be an http(s) or data: URL", f"{path}.image_url.url")
     return image_from_url(image_url, detail)
 
 

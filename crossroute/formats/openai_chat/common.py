@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from crossroute.custom_tools import wrap_input
 from crossroute.ir import Format, Image, Part, Reasoning, StopReason, ToolCall, Usage, signature_for_client
 
 FORMAT: Format = "openai-chat"
@@ -52,6 +53,21 @@ def client_id(upstream_id: str) -> str:
     return upstream_id if upstream_id.startswith(ID_PREFIX) else ID_PREFIX + upstream_id
 
 
+# ---------------------------------------------------------------- text of an upstream message or delta
+
+
+def reasoning_text_of(message: dict[str, Any]) -> str:
+    """`reasoning_content` (DeepSeek/Qwen style), or `reasoning` as some servers name it."""
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    return reasoning if isinstance(reasoning, str) else ""
+
+
+def answer_texts_of(message: dict[str, Any]) -> list[str]:
+    """The non-empty `content` and `refusal` strings, in that order."""
+    texts = (message.get("content"), message.get("refusal"))
+    return [text for text in texts if isinstance(text, str) and text]
+
+
 # ---------------------------------------------------------------- usage
 
 
@@ -96,12 +112,6 @@ def usage_to_wire(usage: Usage) -> dict[str, Any]:
 # ---------------------------------------------------------------- tool calls
 
 
-def custom_as_function_arguments(raw_input: str) -> str:
-    """A custom tool's free-form input, in the function form the server uses
-    for upstreams without custom tools: one string argument `input`."""
-    return orjson.dumps({"input": raw_input}).decode()
-
-
 def tool_call_to_wire(call: ToolCall, *, native_custom: bool, signature: str | None) -> dict[str, Any]:
     wire: dict[str, Any]
     if call.kind == "custom" and native_custom:
@@ -109,7 +119,7 @@ def tool_call_to_wire(call: ToolCall, *, native_custom: bool, signature: str | N
     else:
         arguments = call.arguments or "{}"
         if call.kind == "custom":
-            arguments = custom_as_function_arguments(call.arguments)
+            arguments = wrap_input(call.arguments)
         wire = {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": arguments}}
     if signature:
         wire["extra_content"] = {"google": {"thought_signature": signature}}

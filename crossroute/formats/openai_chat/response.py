@@ -6,9 +6,11 @@ from typing import Any
 
 from crossroute.formats.openai_chat.common import (
     SIGNATURE_FAMILY,
+    answer_texts_of,
     arguments_text,
     client_id,
     finish_reason_for,
+    reasoning_text_of,
     stop_reason_for,
     thought_signature_of,
     tool_calls_to_wire,
@@ -75,13 +77,10 @@ def _str(value: object) -> str:
 def message_parts(message: dict[str, Any]) -> list[Part]:
     """Reasoning first, then the answer text, then the tool calls."""
     parts: list[Part] = []
-    reasoning = message.get("reasoning_content") or message.get("reasoning")
-    if isinstance(reasoning, str) and reasoning:
+    reasoning = reasoning_text_of(message)
+    if reasoning:
         parts.append(Reasoning(text=reasoning))
-    for key in ("content", "refusal"):
-        text = message.get(key)
-        if isinstance(text, str) and text:
-            parts.append(Text(text))
+    parts.extend(Text(text) for text in answer_texts_of(message))
     calls = message.get("tool_calls")
     for call in calls if isinstance(calls, list) else []:
         if isinstance(call, dict):

@@ -9,7 +9,9 @@ import orjson
 
 from crossroute.formats.openai_chat.common import (
     SIGNATURE_FAMILY,
+    answer_texts_of,
     arguments_text,
+    reasoning_text_of,
     stop_reason_for,
     thought_signature_of,
     usage_from_wire,
@@ -139,13 +141,10 @@ class StreamDecoder:
             self._finish_reason = finish_reason
 
     def _delta(self, delta: dict[str, Any], events: list[Event]) -> None:
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-        if isinstance(reasoning, str) and reasoning:
+        reasoning = reasoning_text_of(delta)
+        if reasoning:
             events.append(ReasoningDelta(text=reasoning))
-        for key in ("content", "refusal"):
-            text = delta.get(key)
-            if isinstance(text, str) and text:
-                events.append(TextDelta(text))
+        events.extend(TextDelta(text) for text in answer_texts_of(delta))
         tool_calls = delta.get("tool_calls")
         for fragment in tool_calls if isinstance(tool_calls, list) else []:
             if isinstance(fragment, dict):

@@ -1,4 +1,4 @@
-"""Shared helpers: reading untrusted JSON fields, ids, usage, stop reasons."""
+"""Shared helpers: lenient reading of upstream JSON, ids, usage, stop reasons."""
 
 from __future__ import annotations
 
@@ -12,71 +12,6 @@ RESPONSE_PREFIX = "resp_"
 # A redacted Anthropic thinking block shown to a Responses client keeps its
 # "redacted" flag in the reasoning item id, the only other field a client replays.
 REDACTED_PREFIX = "rs_redacted_"
-
-
-# ---------------------------------------------------------------- untrusted input
-
-
-def bad_request(message: str, param: str | None = None) -> ir.GatewayError:
-    return ir.GatewayError(400, message, param=param)
-
-
-def as_dict(value: Any, param: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise bad_request(f"'{param}' must be an object", param)
-    return value
-
-
-def as_list(value: Any, param: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise bad_request(f"'{param}' must be an array", param)
-    return value
-
-
-def opt_str(obj: dict[str, Any], key: str, param: str) -> str | None:
-    value = obj.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise bad_request(f"'{param}' must be a string", param)
-
-
-def req_str(obj: dict[str, Any], key: str, param: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str):
-        raise bad_request(f"'{param}' is required and must be a string", param)
-    return value
-
-
-def opt_bool(obj: dict[str, Any], key: str, param: str) -> bool | None:
-    value = obj.get(key)
-    if value is None or isinstance(value, bool):
-        return value
-    raise bad_request(f"'{param}' must be a boolean", param)
-
-
-def opt_int(obj: dict[str, Any], key: str, param: str) -> int | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise bad_request(f"'{param}' must be an integer", param)
-    return value
-
-
-def opt_number(obj: dict[str, Any], key: str, param: str) -> float | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise bad_request(f"'{param}' must be a number", param)
-    return float(value)
-
-
-def opt_dict(obj: dict[str, Any], key: str, param: str) -> dict[str, Any] | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    return as_dict(value, param)
 
 
 # ---------------------------------------------------------------- lenient reading (upstream bodies)

@@ -7,17 +7,13 @@ from typing import Any, Literal
 import orjson
 
 from crossroute import ir
+from crossroute.formats._input import bad_request, optional_str, required_dict, required_list, required_str
 from crossroute.formats.openai_responses.common import (
     FAMILY,
     REDACTED_PREFIX,
-    as_dict,
-    as_list,
-    bad_request,
     get_list,
     get_str,
-    opt_str,
     reasoning_item_id,
-    req_str,
     summary_text,
 )
 
@@ -37,10 +33,10 @@ class InputParser:
 
     def feed_all(self, items: list[Any]) -> None:
         for i, raw in enumerate(items):
-            self.feed(as_dict(raw, f"input[{i}]"), f"input[{i}]")
+            self.feed(required_dict(raw, f"input[{i}]"), f"input[{i}]")
 
     def feed(self, item: dict[str, Any], param: str) -> None:
-        kind = opt_str(item, "type", f"{param}.type")
+        kind = optional_str(item.get("type"), f"{param}.type")
         if kind is None and "role" in item:
             kind = "message"
         if kind == "message":
@@ -56,7 +52,7 @@ class InputParser:
         # item_reference and hosted-tool items have no IR form: skipped.
 
     def _message(self, item: dict[str, Any], param: str) -> None:
-        role = req_str(item, "role", f"{param}.role")
+        role = required_str(item.get("role"), f"{param}.role")
         if role not in ("user", "assistant", "system", "developer"):
             raise bad_request(f"unknown role '{role}'", f"{param}.role")
         parts = parse_content(item.get("content"), f"{param}.content")
@@ -77,13 +73,13 @@ class InputParser:
         self.messages[-1].parts.append(part)
 
     def _tool_call(self, item: dict[str, Any], param: str) -> ir.ToolCall:
-        call_id = opt_str(item, "call_id", f"{param}.call_id") or opt_str(item, "id", f"{param}.id")
+        call_id = optional_str(item.get("call_id"), f"{param}.call_id") or optional_str(item.get("id"), f"{param}.id")
         if not call_id:
             raise bad_request(f"'{param}.call_id' is required", f"{param}.call_id")
-        name = req_str(item, "name", f"{param}.name")
+        name = required_str(item.get("name"), f"{param}.name")
         self._call_names[call_id] = name
         if item.get("type") == "custom_tool_call":
-            return ir.ToolCall(call_id, name, opt_str(item, "input", f"{param}.input") or "", "custom")
+            return ir.ToolCall(call_id, name, optional_str(item.get("input"), f"{param}.input") or "", "custom")
         arguments = item.get("arguments")
         if isinstance(arguments, dict):
             arguments = orjson.dumps(arguments).decode()
@@ -94,12 +90,12 @@ class InputParser:
         return ir.ToolCall(call_id, name, arguments)
 
     def _tool_output(self, item: dict[str, Any], param: str) -> None:
-        call_id = req_str(item, "call_id", f"{param}.call_id")
+        call_id = required_str(item.get("call_id"), f"{param}.call_id")
         output = item.get("output")
         if output is None or isinstance(output, str):
             content: list[ir.Text | ir.Image] = [ir.Text(output or "")]
         else:
-            content = [_output_part(p, f"{param}.output[{i}]") for i, p in enumerate(as_list(output, f"{param}.output"))]
+            content = [_output_part(p, f"{param}.output[{i}]") for i, p in enumerate(required_list(output, f"{param}.output"))]
         result = ir.ToolResult(call_id, content, name=self._call_names.get(call_id))
         if self.messages and self.messages[-1].role == "tool":
             self.messages[-1].parts.append(result)
@@ -119,16 +115,16 @@ def parse_content(value: Any, param: str) -> list[ir.Part]:
         return [ir.Text(value)]
     if value is None:
         return []
-    return [parse_content_part(p, f"{param}[{i}]") for i, p in enumerate(as_list(value, param))]
+    return [parse_content_part(p, f"{param}[{i}]") for i, p in enumerate(required_list(value, param))]
 
 
 def parse_content_part(raw: Any, param: str) -> ir.Part:
-    part = as_dict(raw, param)
-    kind = req_str(part, "type", f"{param}.type")
+    part = required_dict(raw, param)
+    kind = required_str(part.get("type"), f"{param}.type")
     if kind in TEXT_PART_TYPES:
-        return ir.Text(req_str(part, "text", f"{param}.text"))
+        return ir.Text(required_str(part.get("text"), f"{param}.text"))
     if kind == "refusal":
-        return ir.Text(req_str(part, "refusal", f"{param}.refusal"))
+        return ir.Text(required_str(part.get("refusal"), f"{param}.refusal"))
     if kind == "input_image":
         return _parse_image(part, param)
     if kind == "input_file":
@@ -137,20 +133,20 @@ def parse_content_part(raw: Any, param: str) -> ir.Part:
 
 
 def _parse_image(part: dict[str, Any], param: str) -> ir.Image:
-    url = opt_str(part, "image_url", f"{param}.image_url")
+    url = optional_str(part.get("image_url"), f"{param}.image_url")
     if not url:
         raise bad_request("input_image needs an image_url (file ids are not supported)", f"{param}.image_url")
-    return ir.Image(url=url, detail=opt_str(part, "detail", f"{param}.detail"))
+    return ir.Image(url=url, detail=optional_str(part.get("detail"), f"{param}.detail"))
 
 
 def _parse_file(part: dict[str, Any], param: str) -> ir.Image:
     """Files travel as an Image with the file's media type (the IR has no file part)."""
-    data = opt_str(part, "file_data", f"{param}.file_data")
-    url = opt_str(part, "file_url", f"{param}.file_url")
+    data = optional_str(part.get("file_data"), f"{param}.file_data")
+    url = optional_str(part.get("file_url"), f"{param}.file_url")
     if data:
         if data.startswith("data:"):
             return ir.Image(url=data)
-        return ir.Image(data=data, media_type=_media_type_for(opt_str(part, "filename", f"{param}.filename")))
+        return ir.Image(data=data, media_type=_media_type_for(optional_str(part.get("filename"), f"{param}.filename")))
     if url:
         return ir.Image(url=url)
     raise bad_request("input_file needs file_data or file_url (file ids are not supported)", param)
@@ -163,8 +159,8 @@ def _media_type_for(filename: str | None) -> str:
 
 
 def parse_reasoning_item(item: dict[str, Any], param: str) -> ir.Reasoning:
-    item_id = opt_str(item, "id", f"{param}.id")
-    encrypted = opt_str(item, "encrypted_content", f"{param}.encrypted_content")
+    item_id = optional_str(item.get("id"), f"{param}.id")
+    encrypted = optional_str(item.get("encrypted_content"), f"{param}.encrypted_content")
     signature, origin = ir.signature_from_client(encrypted, FAMILY) if encrypted else (None, None)
     redacted = bool(item_id and item_id.startswith(REDACTED_PREFIX) and origin != FAMILY)
     text = "" if redacted else summary_text(item)

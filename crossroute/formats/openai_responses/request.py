@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from crossroute import ir
-from crossroute.formats.openai_responses.common import (
-    FORMAT,
-    as_dict,
+from crossroute.formats._input import (
     bad_request,
-    opt_bool,
-    opt_dict,
-    opt_int,
-    opt_number,
-    opt_str,
+    non_empty_str,
+    optional_bool,
+    optional_dict,
+    optional_int,
+    optional_number,
+    optional_str,
+    required_dict,
 )
+from crossroute.formats.openai_responses.common import FORMAT
 from crossroute.formats.openai_responses.items import InputParser, ItemRenderer
 from crossroute.formats.openai_responses.tools import (
     HOSTED_TOOLS,
@@ -41,13 +42,11 @@ MODELED = frozenset(
 
 
 def parse_request(body: Any, *, model: str | None = None, stream: bool | None = None) -> ir.Request:
-    body = as_dict(body, "body")
-    model = model or opt_str(body, "model", "model")
-    if not model:
-        raise bad_request("'model' is required", "model")
+    body = required_dict(body, "body")
+    model = model or non_empty_str(body.get("model"), "model")
     extras = {k: v for k, v in body.items() if k not in MODELED}
     parser = InputParser()
-    instructions = opt_str(body, "instructions", "instructions")
+    instructions = optional_str(body.get("instructions"), "instructions")
     if instructions:
         parser.system.append(ir.Text(instructions))
     _parse_input(body.get("input"), parser)
@@ -57,14 +56,14 @@ def parse_request(body: Any, *, model: str | None = None, stream: bool | None = 
         system=parser.system,
         tools=parse_tools(body.get("tools"), extras),
         tool_choice=parse_tool_choice(body.get("tool_choice"), extras),
-        parallel_tool_calls=opt_bool(body, "parallel_tool_calls", "parallel_tool_calls"),
-        max_tokens=opt_int(body, "max_output_tokens", "max_output_tokens"),
-        temperature=opt_number(body, "temperature", "temperature"),
-        top_p=opt_number(body, "top_p", "top_p"),
-        reasoning=_parse_reasoning(opt_dict(body, "reasoning", "reasoning")),
-        response_format=_parse_text(opt_dict(body, "text", "text"), extras),
-        stream=stream if stream is not None else bool(opt_bool(body, "stream", "stream")),
-        user=opt_str(body, "user", "user"),
+        parallel_tool_calls=optional_bool(body.get("parallel_tool_calls"), "parallel_tool_calls"),
+        max_tokens=optional_int(body.get("max_output_tokens"), "max_output_tokens"),
+        temperature=optional_number(body.get("temperature"), "temperature"),
+        top_p=optional_number(body.get("top_p"), "top_p"),
+        reasoning=_parse_reasoning(optional_dict(body.get("reasoning"), "reasoning")),
+        response_format=_parse_text(optional_dict(body.get("text"), "text"), extras),
+        stream=stream if stream is not None else bool(optional_bool(body.get("stream"), "stream")),
+        user=optional_str(body.get("user"), "user"),
         extras=extras,
         source_format=FORMAT,
     )
@@ -85,11 +84,11 @@ def _parse_input(value: Any, parser: InputParser) -> None:
 def _parse_reasoning(value: dict[str, Any] | None) -> ir.ReasoningConfig | None:
     if value is None:
         return None
-    effort = opt_str(value, "effort", "reasoning.effort")
+    effort = optional_str(value.get("effort"), "reasoning.effort")
     if effort is not None and effort not in EFFORTS:
         raise bad_request(f"unknown reasoning.effort '{effort}'", "reasoning.effort")
-    summary = opt_str(value, "summary", "reasoning.summary") or opt_str(
-        value, "generate_summary", "reasoning.generate_summary"
+    summary = optional_str(value.get("summary"), "reasoning.summary") or optional_str(
+        value.get("generate_summary"), "reasoning.generate_summary"
     )
     return ir.ReasoningConfig(effort=effort, summary=summary is not None)  # type: ignore[arg-type]
 
@@ -100,10 +99,10 @@ def _parse_text(value: dict[str, Any] | None, extras: dict[str, Any]) -> ir.Resp
     rest = {k: v for k, v in value.items() if k != "format"}
     if rest:
         extras["text"] = rest  # verbosity and friends, for a same-format hop
-    fmt = opt_dict(value, "format", "text.format")
+    fmt = optional_dict(value.get("format"), "text.format")
     if fmt is None:
         return None
-    kind = opt_str(fmt, "type", "text.format.type")
+    kind = optional_str(fmt.get("type"), "text.format.type")
     if kind == "text":
         return ir.ResponseFormat("text")
     if kind == "json_object":
@@ -111,9 +110,9 @@ def _parse_text(value: dict[str, Any] | None, extras: dict[str, Any]) -> ir.Resp
     if kind == "json_schema":
         return ir.ResponseFormat(
             "json_schema",
-            schema=opt_dict(fmt, "schema", "text.format.schema"),
-            name=opt_str(fmt, "name", "text.format.name"),
-            strict=opt_bool(fmt, "strict", "text.format.strict"),
+            schema=optional_dict(fmt.get("schema"), "text.format.schema"),
+            name=optional_str(fmt.get("name"), "text.format.name"),
+            strict=optional_bool(fmt.get("strict"), "text.format.strict"),
         )
     raise bad_request(f"unknown text.format.type '{kind}'", "text.format.type")
 

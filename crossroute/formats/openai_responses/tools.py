@@ -12,17 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 from crossroute import ir
-from crossroute.formats.openai_responses.common import (
-    as_dict,
-    as_list,
+from crossroute.formats._input import (
     bad_request,
-    get_list,
-    get_str,
-    opt_bool,
-    opt_dict,
-    opt_str,
-    req_str,
+    optional_bool,
+    optional_dict,
+    optional_str,
+    required_dict,
+    required_list,
+    required_str,
 )
+from crossroute.formats.openai_responses.common import get_list, get_str
 
 HOSTED_TOOLS = "hosted_tools"
 TOOL_NAMESPACES = "tool_namespaces"
@@ -39,17 +38,17 @@ def parse_tools(value: Any, extras: dict[str, Any]) -> list[ir.Tool]:
     tools: list[ir.Tool] = []
     hosted: list[dict[str, Any]] = []
     namespaces: list[dict[str, Any]] = []
-    for i, raw in enumerate(as_list(value, "tools")):
+    for i, raw in enumerate(required_list(value, "tools")):
         param = f"tools[{i}]"
-        tool = as_dict(raw, param)
-        kind = req_str(tool, "type", f"{param}.type")
+        tool = required_dict(raw, param)
+        kind = required_str(tool.get("type"), f"{param}.type")
         if kind in ("function", "custom"):
             tools.append(_parse_tool(tool, param))
         elif kind == "namespace":
-            members = as_list(tool.get("tools") or [], f"{param}.tools")
+            members = required_list(tool.get("tools") or [], f"{param}.tools")
             for j, member in enumerate(members):
                 member_param = f"{param}.tools[{j}]"
-                member_dict = as_dict(member, member_param)
+                member_dict = required_dict(member, member_param)
                 if member_dict.get("type") in ("function", "custom"):
                     tools.append(_parse_tool(member_dict, member_param))
             namespaces.append(tool)
@@ -63,13 +62,13 @@ def parse_tools(value: Any, extras: dict[str, Any]) -> list[ir.Tool]:
 
 
 def _parse_tool(tool: dict[str, Any], param: str) -> ir.Tool:
-    name = req_str(tool, "name", f"{param}.name")
-    description = opt_str(tool, "description", f"{param}.description")
+    name = required_str(tool.get("name"), f"{param}.name")
+    description = optional_str(tool.get("description"), f"{param}.description")
     if tool.get("type") == "custom":
-        custom_format = opt_dict(tool, "format", f"{param}.format")
+        custom_format = optional_dict(tool.get("format"), f"{param}.format")
         return ir.Tool(name, description, kind="custom", custom_format=custom_format)
-    parameters = opt_dict(tool, "parameters", f"{param}.parameters")
-    strict = opt_bool(tool, "strict", f"{param}.strict")
+    parameters = optional_dict(tool.get("parameters"), f"{param}.parameters")
+    strict = optional_bool(tool.get("strict"), f"{param}.strict")
     return ir.Tool(name, description, parameters, strict=strict)
 
 
@@ -80,10 +79,10 @@ def parse_tool_choice(value: Any, extras: dict[str, Any]) -> ir.ToolChoice | Non
         if value not in ("auto", "none", "required"):
             raise bad_request(f"unknown tool_choice '{value}'", "tool_choice")
         return ir.ToolChoice(value)  # type: ignore[arg-type]
-    choice = as_dict(value, "tool_choice")
-    kind = req_str(choice, "type", "tool_choice.type")
+    choice = required_dict(value, "tool_choice")
+    kind = required_str(choice.get("type"), "tool_choice.type")
     if kind in ("function", "custom"):
-        return ir.ToolChoice("tool", req_str(choice, "name", "tool_choice.name"))
+        return ir.ToolChoice("tool", required_str(choice.get("name"), "tool_choice.name"))
     # Not expressible exactly in the IR: approximate, and keep the original
     # for a same-format hop (extras are merged back only there).
     extras[TOOL_CHOICE] = choice
@@ -93,10 +92,10 @@ def parse_tool_choice(value: Any, extras: dict[str, Any]) -> ir.ToolChoice | Non
 
 
 def _allowed_tools_choice(choice: dict[str, Any]) -> ir.ToolChoice:
-    mode = opt_str(choice, "mode", "tool_choice.mode") or "auto"
+    mode = optional_str(choice.get("mode"), "tool_choice.mode") or "auto"
     if mode not in ("auto", "required"):
         raise bad_request(f"unknown tool_choice.mode '{mode}'", "tool_choice.mode")
-    names = [get_str(t, "name") for t in as_list(choice.get("tools") or [], "tool_choice.tools")]
+    names = [get_str(t, "name") for t in required_list(choice.get("tools") or [], "tool_choice.tools")]
     if mode == "required" and len(names) == 1 and names[0]:
         return ir.ToolChoice("tool", names[0])
     return ir.ToolChoice(mode)  # type: ignore[arg-type]
