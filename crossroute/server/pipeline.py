@@ -226,16 +226,8 @@ class Pipeline:
         if call.client_format != "gemini":
             body = {**body, "model": candidate.route.model}
         response = await self._open(candidate, orjson.dumps(body), call.stream, call)
-        provider_name = candidate.route.provider.name
         if not call.stream:
-            waiting = time.perf_counter()
-            try:
-                raw = await response.read()
-            except (aiohttp.ClientError, TimeoutError):
-                raise ir.GatewayError(502, f"provider {provider_name} broke the connection") from None
-            finally:
-                response.release()
-                call.upstream_wait += time.perf_counter() - waiting
+            raw = await _read_body(response, candidate.route.provider.name, call)
             self._count_usage_of_body(call, candidate, raw)
             return JsonReply(response.status, raw)
         return StreamReply(response.status, self._relay(call, candidate, response), self._stream_headers(call))
@@ -301,14 +293,7 @@ class Pipeline:
 
     async def _read_whole(self, upstream: ModuleType, response: aiohttp.ClientResponse, provider: str,
                           call: Call) -> ir.Response:
-        waiting = time.perf_counter()
-        try:
-            raw = await response.read()
-        except (aiohttp.ClientError, TimeoutError):
-            raise ir.GatewayError(502, f"provider {provider} broke the connection") from None
-        finally:
-            response.release()
-            call.upstream_wait += time.perf_counter() - waiting
+        raw = await _read_body(response, provider, call)
         try:
             resp: ir.Response = upstream.parse_response(orjson.loads(raw))
         except Exception:
@@ -378,6 +363,17 @@ class Pipeline:
                 return provider.read_token_count(orjson.loads(await response.read()))
         except Exception:
             return None
+
+
+async def _read_body(response: aiohttp.ClientResponse, provider: str, call: Call) -> bytes:
+    waiting = time.perf_counter()
+    try:
+        return await response.read()
+    except (aiohttp.ClientError, TimeoutError):
+        raise ir.GatewayError(502, f"provider {provider} broke the connection") from None
+    finally:
+        response.release()
+        call.upstream_wait += time.perf_counter() - waiting
 
 
 async def _decode(upstream: ModuleType, response: aiohttp.ClientResponse) -> AsyncIterator[list[ir.Event]]:
