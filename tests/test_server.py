@@ -276,3 +276,11 @@ def test_server_timing_leaves_out_the_upstream_wait(gateway: RunningGateway, cle
     name, _, duration = response.headers["server-timing"].partition(";dur=")
     assert name == "crossroute"
     assert 0 < float(duration) < 750  # the 1.5 s stall upstream is not the gateway's time
+
+
+@pytest.mark.parametrize("value,expected", [("7", 7.0), ("1.5", 1.5), ("-3", 0.0), ("soon", None), ("", None),
+                                            ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)])
+def test_retry_after_values(value: str, expected: float | None) -> None:
+    from crossroute.server.pipeline import retry_after_seconds
+
+    assert retry_after_seconds(value) == expected

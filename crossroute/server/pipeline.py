@@ -63,13 +63,18 @@ def error_reply(client_format: str, error: ir.GatewayError) -> JsonReply:
 
 
 def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date; anything else is ignored."""
     if not value:
         return None
     try:
         return max(0.0, float(value))
     except ValueError:
-        moment = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, moment.timestamp() - time.time()) if moment else None
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
 
 
 class Pipeline:
