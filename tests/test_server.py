@@ -284,3 +284,16 @@ def test_retry_after_values(value: str, expected: float | None) -> None:
     from crossroute.server.pipeline import retry_after_seconds
 
     assert retry_after_seconds(value) == expected
+
+
+def test_an_unexpected_failure_is_answered_in_the_client_format(tmp_path: Path, fake: FakeUpstream) -> None:
+    with RunningGateway(gateway_config(fake.url), tmp_path / "s.db") as gw:
+        def broken(name: str) -> list[Any]:
+            raise RuntimeError("a bug")
+
+        gw.app.pipeline.registry.resolve = broken  # type: ignore[method-assign]
+        client = anthropic.Anthropic(base_url=gw.url, api_key=CLIENT_KEY, max_retries=0)
+        with pytest.raises(anthropic.InternalServerError) as caught:
+            client.messages.create(model=MODELS["openai"], max_tokens=5, messages=[{"role": "user", "content": "x"}])
+        assert caught.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+        assert httpx.get(gw.url + "/health").status_code == 200

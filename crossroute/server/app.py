@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -29,6 +30,8 @@ from crossroute.server.http import (
 from crossroute.server.metrics import Metrics
 from crossroute.server.pipeline import Call, Pipeline, error_reply
 from crossroute.state.responses import ResponseStore
+
+log = logging.getLogger("crossroute")
 
 # Base prefixes some clients keep in front of the usual paths (/anthropic/v1/messages, /gemini/v1beta/...).
 _PREFIXES = ("/anthropic", "/gemini", "/openai")
@@ -115,6 +118,9 @@ class Gateway:
             return await self._route(request, client_format)
         except ir.GatewayError as error:
             return error_reply(client_format, error)
+        except Exception as exc:  # a bug: still an answer in the client's format, and a log line without the request
+            log.error("unexpected %s on %s %s: %s", type(exc).__name__, request.method, request.path, exc)
+            return error_reply(client_format, ir.GatewayError(500, "internal error in the gateway", kind="server"))
 
     def _authorized(self, request: HttpRequest) -> bool:
         if not self._keys:
