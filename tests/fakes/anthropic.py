@@ -474,8 +474,10 @@ class Plan:
         self.turn = exchange.turn
         self.id = new_id("msg_", 12)
         thinking = exchange.body.get("thinking") or {}
+        # With thinking on, a turn that calls tools always starts with a (signed) thinking block,
+        # as the real API's models do; that is what lets the replayed turn pass the rule above.
         self.thinks = thinking.get("type") in ("enabled", "adaptive") and bool(
-            self.turn.reasoning or self.turn.signature
+            self.turn.reasoning or self.turn.signature or self.turn.tool_calls
         )
         self.thinking_text = "" if thinking.get("display") == "omitted" else self.turn.reasoning
         self.signature = ""
