@@ -173,7 +173,8 @@ def markdown(data: dict[str, Any], png_name: str) -> str:
                 f"{n:,} streaming requests opened at once by an asyncio client, each answered by a slow-drip "
                 f"upstream (bench/slowdrip.py) that spreads 23 Chat SSE events over {st['drip_s']:.0f} s; every "
                 "answer is checked like the others. RSS is the gateway process tree's (idle just before, peak "
-                "while open); CPU is its total over the test and the average share of one core.", "",
+                "while open); CPU is its total over the test and the average share of one core. Rows of one gateway run "
+                "one after another in the same process, so a second row starts from the memory the first kept.", "",
                 "| gateway | client | completed | errors | RSS idle MB | RSS peak MB | per stream KB | CPU ms | CPU % | "
                 "all open after s | all done after s |",
                 "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -188,7 +189,8 @@ def markdown(data: dict[str, Any], png_name: str) -> str:
             out += [f"- {x['gateway']} ({x['client']}): first error: `{_one_line(x['first_error'])}`" for x in errs]
         out.append("")
 
-    out += ["## What was tried", "", "(to be filled in)", ""]
+    tried = Path(__file__).resolve().parent / "tried.md"
+    out += ["## What was tried", "", tried.read_text(encoding="utf-8").strip() if tried.exists() else "", ""]
     return "\n".join(out)
 
 
@@ -219,8 +221,8 @@ def chart(data: dict[str, Any], path: Path) -> None:
             if xs:
                 ax.bar(xs, ys, width, label=g, color=COLORS.get(g), yerr=[errs_lo, errs_hi], capsize=2,
                        error_kw={"elinewidth": 0.8})
-                for x, y in zip(xs, ys, strict=True):
-                    ax.text(x, y * 1.08, _num(y), ha="center", va="bottom", fontsize=6, rotation=90)
+                for x, y, hi in zip(xs, ys, errs_hi, strict=True):
+                    ax.text(x, (y + hi) * 1.15, _num(y), ha="center", va="bottom", fontsize=6, rotation=90)
         ax.set_yscale("log")
         ax.set_ylim(top=ax.get_ylim()[1] * 6)
         ax.set_xticks(range(len(wls)), [SHORT.get(w, w) for w in wls], fontsize=8)
