@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from crossroute import ir
 from crossroute.formats import FORMAT_MODULES
 from crossroute.usage_sniffer import UsageSniffer
+from tests.chunking import split_at
 
 USAGE = ir.Usage(input_tokens=120, output_tokens=45, cached_tokens=20, reasoning_tokens=5)
 
@@ -21,9 +22,6 @@ def encoded_stream(format_name: str) -> bytes:
     return b"".join(encoder.encode(e) for e in ir.response_events(response)) + encoder.close()
 
 
-def split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({c % (len(data) + 1) for c in cuts})
-    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
 
 
 @pytest.mark.parametrize("format_name", list(FORMAT_MODULES))
@@ -31,7 +29,7 @@ def split(data: bytes, cuts: list[int]) -> list[bytes]:
 @given(cuts=st.lists(st.integers(min_value=0, max_value=20000), max_size=12))
 def test_usage_is_found_at_any_chunking(format_name: str, cuts: list[int]) -> None:
     sniffer = UsageSniffer()
-    for piece in split(encoded_stream(format_name), cuts):
+    for piece in split_at(encoded_stream(format_name), cuts):
         sniffer.feed(piece)
     usage = sniffer.close()
     assert usage is not None

@@ -313,7 +313,8 @@ class Pipeline:
         assert req is not None
         options = {} if call.gemini_sse else {"sse": False}
         encoder = call.fmt.StreamEncoder(req, **options)
-        collector = ir.Collector() if response_id else None
+        storing = response_id is not None and req.extras.get("store") is not False
+        collector = ir.Collector() if storing else None  # only a stored response needs the whole output
         usage = None
         failed = False
         try:

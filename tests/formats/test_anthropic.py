@@ -19,6 +19,7 @@ from crossroute import ir
 from crossroute.formats import anthropic as fmt
 from crossroute.reasoning import BUDGET_BY_EFFORT
 from crossroute.sse import SSEParser
+from tests.chunking import split_at
 
 # ====================================================================== helpers
 
@@ -97,13 +98,6 @@ def collected(events: list[ir.Event]) -> ir.Response:
     return collector.result()
 
 
-def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({c % (len(data) + 1) for c in cuts})
-    pieces, last = [], 0
-    for point in points:
-        pieces.append(data[last:point])
-        last = point
-    return [*pieces, data[last:]]
 
 
 def sdk_client(handler: Callable[[httpx2.Request], httpx2.Response]) -> anthropic.Anthropic:

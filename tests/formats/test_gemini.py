@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from crossroute import ir
 from crossroute.formats import gemini
+from tests.chunking import split_at
 
 SIG_A = base64.b64encode(b"gemini-signature-A").decode()
 SIG_B = base64.b64encode(b"gemini-signature-B").decode()
@@ -32,14 +33,6 @@ def collected(events: Iterable[ir.Event]) -> ir.Response:
     return collector.result()
 
 
-def split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({min(c, len(data)) for c in cuts})
-    pieces, start = [], 0
-    for point in points:
-        pieces.append(data[start:point])
-        start = point
-    pieces.append(data[start:])
-    return pieces
 
 
 def decode(pieces: Iterable[bytes]) -> list[ir.Event]:
@@ -1103,7 +1096,7 @@ def test_decoder_turns_a_gemini_stream_into_events() -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=len(UPSTREAM_STREAM)), max_size=12))
 def test_decoder_events_do_not_depend_on_chunking(cuts: list[int]) -> None:
-    assert decode(split(UPSTREAM_STREAM, cuts)) == EXPECTED_EVENTS
+    assert decode(split_at(UPSTREAM_STREAM, cuts)) == EXPECTED_EVENTS
 
 
 def test_decoder_and_parse_response_agree() -> None:
@@ -1178,7 +1171,7 @@ def test_decoder_reads_a_json_array_body_and_done_marker() -> None:
             {"candidates": [{"content": {"parts": [{"text": "!"}]}, "finishReason": "MAX_TOKENS"}]},
         ]
     )
-    response = collected(decode(split(array, [7, 100, 300])))
+    response = collected(decode(split_at(array, [7, 100, 300])))
     assert response.text() == "Listing now.!" and response.stop_reason == "tool_use"
     done = decode([b'data: {"candidates":[{"content":{"parts":[{"text":"x"}]}}]}\n\ndata: [DONE]\n\n'])
     assert isinstance(done[-1], ir.Finish) and done[-1].stop_reason == "end_turn"
@@ -1366,7 +1359,7 @@ def test_encoder_output_decodes_to_the_same_response_at_any_chunking(
         ir.response_events(ir.Response(id="r-1", model="m", parts=parts, stop_reason=stop, usage=usage))
     )
     data = encode(ir.response_events(original))
-    decoded = collected(decode(split(data, cuts)))
+    decoded = collected(decode(split_at(data, cuts)))
     assert decoded.parts == without_signatures_inside_text(original.parts)
     assert decoded.id == "r-1" and decoded.model == "m" and decoded.usage == usage
     assert decoded.stop_reason == ("tool_use" if original.tool_calls() else stop)

@@ -18,6 +18,7 @@ from pydantic import TypeAdapter
 from crossroute import ir
 from crossroute.formats import openai_responses as fmt
 from crossroute.sse import SSEParser
+from tests.chunking import split_at
 
 STREAM_EVENT = TypeAdapter(ResponseStreamEvent)
 INPUT_ITEM_PARAM = TypeAdapter(ResponseInputItemParam)
@@ -35,14 +36,6 @@ def sse(*payloads: dict[str, Any]) -> bytes:
     )
 
 
-def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({c % (len(data) + 1) for c in cuts})
-    pieces, start = [], 0
-    for point in points:
-        pieces.append(data[start:point])
-        start = point
-    pieces.append(data[start:])
-    return pieces
 
 
 def decode(chunks: list[bytes]) -> list[ir.Event]:
