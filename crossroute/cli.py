@@ -11,8 +11,6 @@ from crossroute import __version__
 from crossroute.config import Config, ConfigError, load_config
 from crossroute.defaults import data_dir, default_config, describe
 
-CONFIG_ENV = "CROSSROUTE_CONFIG"
-
 
 def _load(path: str | None) -> Config:
     return load_config(path) if path else default_config()
@@ -22,16 +20,8 @@ def _state_path(config: Config) -> str:
     return config.state.path or str(data_dir() / "state.sqlite3")
 
 
-def create_app():  # type: ignore[no-untyped-def]
-    """App factory for uvicorn workers: the config path comes through the environment."""
-    from crossroute.server.app import Gateway
-
-    config = _load(os.environ.get(CONFIG_ENV) or None)
-    return Gateway(config, _state_path(config))
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from crossroute.server.serve import run
 
     config = _load(args.config)
     if args.host:
@@ -39,24 +29,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.port is not None:
         config.server.port = args.port
     config.check_bind()
+    logging.getLogger().setLevel(args.log_level.upper())
     print(describe(config), file=sys.stderr)
     server = config.server
     keys = "client keys required" if server.api_keys else "no client keys (loopback only)"
-    print(f"crossroute {__version__} listening on http://{server.host}:{server.port} ({keys})", file=sys.stderr)
     workers = args.workers or server.workers or os.cpu_count() or 1
-    # No proxy-header rewriting, Server or Date headers: per-request work nobody here reads.
-    options = {"host": server.host, "port": server.port, "log_level": args.log_level, "access_log": False,
-               "lifespan": "on", "loop": "auto", "http": "auto", "timeout_graceful_shutdown": 5,
-               "proxy_headers": False, "server_header": False, "date_header": False, "backlog": 4096}
-    if workers > 1:
-        if args.config:
-            os.environ[CONFIG_ENV] = os.path.abspath(args.config)
-        uvicorn.run("crossroute.cli:create_app", factory=True, workers=workers, **options)
-    else:
-        from crossroute.server.app import Gateway
-
-        uvicorn.run(Gateway(config, _state_path(config)), **options)
-    return 0
+    try:
+        stopped = run(config, _state_path(config), workers, announce=lambda: print(
+            f"crossroute {__version__} listening on http://{server.host}:{server.port} ({keys}, "
+            f"{workers} worker{'s' if workers > 1 else ''})", file=sys.stderr, flush=True))
+    except OSError as exc:
+        print(f"crossroute: cannot listen on {server.host}:{server.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    return stopped
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -99,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    serve.add_argument("--log-level", default="warning")
+    serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=cmd_serve)
     models = sub.add_parser("models", help="list the models the gateway routes to")
     models.add_argument("--config")

@@ -1,19 +1,18 @@
-"""Run a real crossroute gateway (uvicorn, real sockets) in a background thread."""
+"""Run a real crossroute gateway (its own HTTP server, real sockets) in a background thread."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 import yaml
 
 from crossroute.config import Config, parse_config
 from crossroute.server.app import Gateway
+from crossroute.server.serve import new_event_loop, serve
 
 
 def free_port() -> int:
@@ -26,27 +25,41 @@ class RunningGateway:
     def __init__(self, config: Config | dict[str, Any], state_path: str | Path) -> None:
         if isinstance(config, dict):
             config = parse_config(yaml.safe_dump(config))
-        self.port = free_port()
-        config.server.port = self.port
         self.config = config
         self.app = Gateway(config, state_path)
-        self.url = f"http://127.0.0.1:{self.port}"
-        server_config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                       lifespan="on", access_log=False)
-        self.server = uvicorn.Server(server_config)
+        self._loop = new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self.port = 0
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("gateway did not start")
-            time.sleep(0.02)
+        if not self._ready.wait(15) or self._failure is not None:
+            raise RuntimeError(f"gateway did not start: {self._failure!r}")
+        config.server.port = self.port
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def _run(self) -> None:
-        asyncio.run(self.server.serve())
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._main())
+        except BaseException as exc:  # noqa: BLE001 - reported to the constructor
+            self._failure = exc
+            self._ready.set()
+        finally:
+            self._loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        await serve(self.app, self._stop, ready=self._started)
+
+    def _started(self, port: int) -> None:
+        self.port = port
+        self._ready.set()
 
     def stop(self) -> None:
-        self.server.should_exit = True
+        if self._stop is not None and self.thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
         self.thread.join(timeout=10)
 
     def __enter__(self) -> RunningGateway:

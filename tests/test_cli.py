@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -78,21 +79,38 @@ def test_refuses_remote_bind_without_keys(tmp_path: Path) -> None:
     assert "api_keys is empty" in result.stderr
 
 
+def wait_until_healthy(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "gateway did not come up"
+        time.sleep(0.1)
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
 def test_serve_without_config_starts_on_defaults(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env.update({"DEEPSEEK_API_KEY": "sk-test-deepseek", "CROSSROUTE_HOME": str(tmp_path)})
     process = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "gateway did not come up"
-            time.sleep(0.1)
+        wait_until_healthy(port)
         models = httpx.get(f"http://127.0.0.1:{port}/v1/models").json()
         assert "deepseek/deepseek-chat" in {m["id"] for m in models["data"]}
     finally:
@@ -100,3 +118,27 @@ def test_serve_without_config_starts_on_defaults(tmp_path: Path) -> None:
         _, stderr = process.communicate(timeout=10)
     assert "deepseek (openai, 1 key(s))" in stderr
     assert "sk-test-deepseek" not in stderr
+
+
+def test_serve_workers_share_the_port_and_come_back(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "c.yaml"
+    config.write_text(f"server: {{port: {port}}}\nstate: {{path: {tmp_path / 's.db'}}}\n")
+    process = subprocess.Popen([*CLI, "serve", "--config", str(config), "--workers", "2"], stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        wait_until_healthy(port)
+        workers = children_of(process.pid)
+        assert len(workers) == 2
+        os.kill(min(workers), signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while len(children_of(process.pid) - {min(workers)}) < 2:
+            assert time.monotonic() < deadline, "the supervisor did not start another worker"
+            time.sleep(0.1)
+        assert all(httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200 for _ in range(20))
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=15)
+    assert process.returncode == 0
+    assert "2 workers" in stderr
+    assert not children_of(process.pid)

@@ -1,11 +1,10 @@
-"""The ASGI app: inbound routes, client keys, model lists, the Responses store."""
+"""The gateway app: inbound routes, client keys, model lists, the Responses store."""
 
 from __future__ import annotations
 
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +15,7 @@ from crossroute.config import Config
 from crossroute.formats import FORMAT_MODULES
 from crossroute.providers import KINDS
 from crossroute.routing import AccountPool, ModelRegistry
-from crossroute.server.http import (
-    BodyTooLarge,
-    HttpRequest,
-    JsonReply,
-    Receive,
-    Reply,
-    Scope,
-    Send,
-    read_request,
-    until_disconnect,
-)
+from crossroute.server.http import HttpRequest, JsonReply, Reply
 from crossroute.server.metrics import Metrics
 from crossroute.server.pipeline import Call, Pipeline, error_reply
 from crossroute.state.responses import ResponseStore
@@ -37,7 +26,6 @@ log = logging.getLogger("crossroute")
 _PREFIXES = ("/anthropic", "/gemini", "/openai")
 _GEMINI_ACTIONS = {"generateContent": False, "streamGenerateContent": True}
 
-Handler = Callable[[HttpRequest], Awaitable[Reply]]
 
 
 def client_format_for(path: str) -> str:
@@ -69,43 +57,28 @@ class Gateway:
         self._keys = [k.encode() for k in config.server.api_keys]
         self.started = time.time()
 
-    # ------------------------------------------------------------ ASGI
+    # ------------------------------------------------------------ serving
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-        elif scope["type"] == "http":
-            await self._serve(scope, receive, send)
+    async def start(self) -> None:
+        await self.pipeline.start()
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await self.pipeline.start()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.pipeline.stop()
-                self.store.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    async def stop(self) -> None:
+        await self.pipeline.stop()
+        self.store.close()
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = _strip_prefix(scope["path"])
-        client_format = client_format_for(path)
-        try:
-            request = await read_request(scope, receive, self.config.server.max_body_bytes)
-        except BodyTooLarge:
+    async def handle(self, request: HttpRequest) -> Reply:
+        request.path = _strip_prefix(request.path)
+        return await self._handle(request, client_format_for(request.path))
+
+    def refuse(self, status: int, raw_path: bytes, message: str) -> Reply:
+        """A request that could not be read: too large, or not HTTP."""
+        client_format = client_format_for(_strip_prefix(raw_path.decode("latin-1").partition("?")[0]))
+        if status == 413:
             limit = self.config.server.max_body_bytes
             error = ir.GatewayError(413, f"request body is larger than {limit} bytes", kind="request_too_large")
-            await error_reply(client_format, error).send(send)
-            return
-        request.path = path
-
-        async def answer() -> None:
-            reply = await self._handle(request, client_format)
-            await reply.send(send)
-
-        await until_disconnect(answer(), receive)
+        else:
+            error = ir.GatewayError(status, message)
+        return error_reply(client_format, error)
 
     async def _handle(self, request: HttpRequest, client_format: str) -> Reply:
         path = request.path
