@@ -59,9 +59,6 @@ class Gateway:
 
     # ------------------------------------------------------------ serving
 
-    async def start(self) -> None:
-        await self.pipeline.start()
-
     async def stop(self) -> None:
         await self.pipeline.stop()
         self.store.close()

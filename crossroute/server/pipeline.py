@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-import aiohttp
 import orjson
 
 from crossroute import custom_tools, ir, tokens
@@ -24,10 +23,12 @@ from crossroute.routing import AccountPool, Candidate, ModelRegistry, Route, wor
 from crossroute.server.http import JsonReply, Reply, StreamReply
 from crossroute.server.metrics import Metrics
 from crossroute.state.responses import ResponseStore, StoredResponse
+from crossroute.upstream_http import UpstreamClient, UpstreamError, UpstreamResponse
 from crossroute.usage_sniffer import UsageSniffer, usage_in
 
 RESPONSES = "openai-responses"
 CONNECT_TIMEOUT = 15.0
+COUNT_TIMEOUT = 30.0  # a token count is a courtesy: past this, the local estimate
 
 
 @dataclass(slots=True)
@@ -83,15 +84,10 @@ class Pipeline:
         self.pool = pool
         self.store = store
         self.metrics = metrics
-        self.session: aiohttp.ClientSession | None = None
-
-    async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",))
+        self.client = UpstreamClient(CONNECT_TIMEOUT)
 
     async def stop(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+        await self.client.close()
 
     # ------------------------------------------------------------ entry points
 
@@ -188,30 +184,28 @@ class Pipeline:
         assert last_error is not None
         return error_reply(call.client_format, last_error)
 
-    async def _open(self, candidate: Candidate, body: bytes, stream: bool, call: Call) -> aiohttp.ClientResponse:
+    async def _open(self, candidate: Candidate, body: bytes, stream: bool, call: Call) -> UpstreamResponse:
         provider = candidate.route.provider
         same_format = provider.format == call.client_format
         headers = provider.headers(candidate.key, call.headers if same_format else None)
-        timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT, sock_read=provider.timeout)
-        assert self.session is not None
         waiting = time.perf_counter()
         try:
-            response = await self.session.post(provider.url(candidate.route.model, stream), data=body,
-                                               headers=headers, timeout=timeout)
+            response = await self.client.post(provider.url(candidate.route.model, stream), body, headers,
+                                              provider.timeout)
         except TimeoutError:
             raise ir.GatewayError(504, f"provider {provider.name} did not answer in time", kind="timeout") from None
-        except aiohttp.ClientError as exc:
-            raise ir.GatewayError(502, f"provider {provider.name} is unreachable ({type(exc).__name__})") from None
+        except UpstreamError as exc:
+            raise ir.GatewayError(502, f"provider {provider.name} is unreachable ({exc})") from None
         finally:
             call.upstream_wait += time.perf_counter() - waiting
         if response.status >= 400:
             raise await self._upstream_error(provider.format, response)
         return response
 
-    async def _upstream_error(self, upstream_format: str, response: aiohttp.ClientResponse) -> ir.GatewayError:
+    async def _upstream_error(self, upstream_format: str, response: UpstreamResponse) -> ir.GatewayError:
         try:
             raw = await response.read()
-        except (aiohttp.ClientError, TimeoutError):
+        except (UpstreamError, TimeoutError):
             raw = b""
         finally:
             response.release()
@@ -237,15 +231,15 @@ class Pipeline:
             return JsonReply(response.status, raw)
         return StreamReply(response.status, self._relay(call, candidate, response), self._stream_headers(call))
 
-    async def _relay(self, call: Call, candidate: Candidate, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    async def _relay(self, call: Call, candidate: Candidate, response: UpstreamResponse) -> AsyncIterator[bytes]:
         sniffer = UsageSniffer()
         complete = False
         try:
-            async for chunk in response.content.iter_any():
+            async for chunk in response.chunks():
                 sniffer.feed(chunk)
                 yield chunk
             complete = True
-        except (aiohttp.ClientError, TimeoutError):
+        except (UpstreamError, TimeoutError):
             encoder = call.fmt.StreamEncoder(ir.Request(model=call.model))
             yield encoder.encode(ir.StreamError(ir.GatewayError(502, "the upstream connection broke mid-stream")))
             yield encoder.close()
@@ -296,7 +290,7 @@ class Pipeline:
         return StreamReply(200, self._encode(call, candidate, batches, response_id), self._stream_headers(call),
                            "application/json" if not call.gemini_sse else "text/event-stream")
 
-    async def _read_whole(self, upstream: ModuleType, response: aiohttp.ClientResponse, provider: str,
+    async def _read_whole(self, upstream: ModuleType, response: UpstreamResponse, provider: str,
                           call: Call) -> ir.Response:
         raw = await _read_body(response, provider, call)
         try:
@@ -360,40 +354,42 @@ class Pipeline:
             rendered = upstream.render_request(custom_tools.lower_request(req), route.model)
             body = provider.count_tokens_body(rendered, route.model)
             key = (provider.config.api_keys or [""])[0]
-            assert self.session is not None
-            timeout = aiohttp.ClientTimeout(total=30)
-            async with self.session.post(url, data=orjson.dumps(body), headers=provider.headers(key),
-                                         timeout=timeout) as response:
-                if response.status != 200:
-                    return None
-                return provider.read_token_count(orjson.loads(await response.read()))
+            async with asyncio.timeout(COUNT_TIMEOUT):
+                response = await self.client.post(url, orjson.dumps(body), provider.headers(key))
+                try:
+                    raw = await response.read()
+                finally:
+                    response.release()
+            if response.status != 200:
+                return None
+            return provider.read_token_count(orjson.loads(raw))
         except Exception:
             return None
 
 
-async def _read_body(response: aiohttp.ClientResponse, provider: str, call: Call) -> bytes:
+async def _read_body(response: UpstreamResponse, provider: str, call: Call) -> bytes:
     waiting = time.perf_counter()
     try:
         return await response.read()
-    except (aiohttp.ClientError, TimeoutError):
+    except (UpstreamError, TimeoutError):
         raise ir.GatewayError(502, f"provider {provider} broke the connection") from None
     finally:
         response.release()
         call.upstream_wait += time.perf_counter() - waiting
 
 
-async def _decode(upstream: ModuleType, response: aiohttp.ClientResponse) -> AsyncIterator[list[ir.Event]]:
+async def _decode(upstream: ModuleType, response: UpstreamResponse) -> AsyncIterator[list[ir.Event]]:
     """The upstream's events, one batch per network read."""
     decoder = upstream.StreamDecoder()
     complete = False
     try:
-        async for chunk in response.content.iter_any():
+        async for chunk in response.chunks():
             events = decoder.feed(chunk)
             if events:
                 yield events
         complete = True
         yield decoder.close()
-    except (aiohttp.ClientError, TimeoutError, asyncio.IncompleteReadError):
+    except (UpstreamError, TimeoutError):
         yield [ir.StreamError(ir.GatewayError(502, "the upstream connection broke mid-stream"))]
     finally:
         _let_go(response, complete)
@@ -406,7 +402,7 @@ async def _raise_custom_calls(batches: AsyncIterator[list[ir.Event]],
     yield raiser.close()
 
 
-def _let_go(response: aiohttp.ClientResponse, complete: bool) -> None:
+def _let_go(response: UpstreamResponse, complete: bool) -> None:
     """A finished response returns its connection to the pool; one abandoned
     midway (client gone, upstream broken) closes it so the upstream stops too."""
     if complete:

@@ -34,7 +34,6 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 async def serve(gateway: Gateway, stop: asyncio.Event, *, host: str = "127.0.0.1", port: int = 0,
                 sock: socket.socket | None = None, ready: Callable[[int], None] | None = None) -> None:
     """Serve until `stop` is set, then finish what is in flight."""
-    await gateway.start()
     server = HttpServer(gateway, gateway.config.server.max_body_bytes)
     try:
         bound = await server.start(sock or listening_socket(host, port))
