@@ -27,21 +27,40 @@ class SSEParser:
         self._stray_size = 0
 
     def feed(self, chunk: bytes) -> list[SSEFrame]:
-        self._buffer += chunk
+        buffer = self._buffer + chunk if self._buffer else chunk
         frames: list[SSEFrame] = []
-        if b"\r" not in self._buffer:  # the common case: plain \n line ends, split in one go
-            end = self._buffer.rfind(b"\n")
-            if end == -1:
-                return frames
-            complete, self._buffer = self._buffer[:end], self._buffer[end + 1:]
-            for line in complete.split(b"\n"):
-                self._take_line(line, frames)
+        if b"\r" in buffer:
+            plain = _plain_line_ends(buffer)
+            if plain is None:  # lone \r line ends: the careful way, line by line
+                self._buffer = buffer
+                while True:
+                    line, found = self._next_line()
+                    if not found:
+                        return frames
+                    self._take_line(line, frames)
+            buffer, held = plain
+        else:
+            held = b""
+        end = buffer.rfind(b"\n")
+        if end == -1:
+            self._buffer = buffer + held
             return frames
-        while True:
-            line, found = self._next_line()
-            if not found:
-                return frames
-            self._take_line(line, frames)
+        self._buffer = buffer[end + 1:] + held
+        data = self._data
+        for line in buffer[:end].split(b"\n"):  # whole lines only, so no UTF-8 sequence is cut
+            if not line:
+                if data:
+                    frames.append(SSEFrame(self._event, data[0] if len(data) == 1 else "\n".join(data)))
+                    data = self._data = []
+                self._event = None
+            elif line.startswith(b"data: "):
+                data.append(line[6:].decode("utf-8", errors="replace"))
+            elif line.startswith(b"event: "):
+                self._event = line[7:].decode("utf-8", errors="replace")
+            else:
+                self._take_line(line, frames)
+                data = self._data
+        return frames
 
     def close(self) -> list[SSEFrame]:
         """End of stream: a final frame without its blank line still counts."""
@@ -91,6 +110,16 @@ class SSEParser:
             frames.append(SSEFrame(self._event, "\n".join(self._data)))
         self._event = None
         self._data = []
+
+
+def _plain_line_ends(buffer: bytes) -> tuple[bytes, bytes] | None:
+    """\r\n line ends (Google's) as \n, with a final \r held back as maybe half
+    of one; None when the stream uses lone \r line ends."""
+    held = b""
+    if buffer.endswith(b"\r"):
+        buffer, held = buffer[:-1], b"\r"
+    plain = buffer.replace(b"\r\n", b"\n")
+    return None if b"\r" in plain else (plain, held)
 
 
 def frame(data: bytes, event: str | None = None) -> bytes:

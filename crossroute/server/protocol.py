@@ -73,6 +73,7 @@ class HttpConnection(asyncio.Protocol):
         self.closing = False
         self.write_paused = False
         self.drained: asyncio.Future[None] | None = None
+        self.unsent: list[bytes] = []
         # the request being read
         self._url = b""
         self._headers: dict[str, str] = {}
@@ -218,6 +219,7 @@ class HttpConnection(asyncio.Protocol):
     def _close(self) -> None:
         self.closing = True
         if self.transport is not None:
+            self._flush()
             self.transport.close()
 
     # ------------------------------------------------------------ writing a reply
@@ -227,6 +229,7 @@ class HttpConnection(asyncio.Protocol):
         if self.transport is None:
             return
         head = b"%s%scontent-length: %d\r\n%s\r\n" % (self._status(status), headers, len(body), self._connection())
+        self._flush()
         self.transport.write(head if self.head_only else head + body)
 
     def start_stream(self, status: int, headers: bytes) -> None:
@@ -235,16 +238,28 @@ class HttpConnection(asyncio.Protocol):
         framing = b"transfer-encoding: chunked\r\n" if self.chunked else b""
         if not self.chunked:
             self.keep_alive = False  # HTTP/1.0: the end of the body is the end of the connection
-        self.transport.write(b"%s%s%s%s\r\n" % (self._status(status), headers, framing, self._connection()))
+        self._write_soon(b"%s%s%s%s\r\n" % (self._status(status), headers, framing, self._connection()))
 
     def write_chunk(self, data: bytes) -> None:
         if self.transport is None or self.head_only or not data:
             return
-        self.transport.write(b"%x\r\n%s\r\n" % (len(data), data) if self.chunked else data)
+        self._write_soon(b"%x\r\n%s\r\n" % (len(data), data) if self.chunked else data)
 
     def end_stream(self) -> None:
         if self.transport is not None and self.chunked and not self.head_only:
-            self.transport.write(b"0\r\n\r\n")
+            self._write_soon(b"0\r\n\r\n")
+
+    def _write_soon(self, data: bytes) -> None:
+        """Stream pieces written in one turn of the loop (the head, an upstream
+        read's events, the end) go out in one system call, at the end of the turn."""
+        if not self.unsent:
+            self.loop.call_soon(self._flush)
+        self.unsent.append(data)
+
+    def _flush(self) -> None:
+        if self.unsent and self.transport is not None:
+            self.transport.write(b"".join(self.unsent))
+        self.unsent.clear()
 
     async def drain(self) -> None:
         """Wait while the client reads slower than the upstream writes."""

@@ -112,7 +112,7 @@ class StreamEncoder:
         if not event.text:
             return b""
         out = b"" if self._open_kind == "text" else self._open_block("text", {"type": "text", "text": ""})
-        return out + self._delta(self._open_index, {"type": "text_delta", "text": event.text})
+        return out + _TEXT_DELTA % (self._open_index, orjson.dumps(event.text))
 
     def _reasoning(self, event: ir.ReasoningDelta) -> bytes:
         if event.redacted:
@@ -161,6 +161,10 @@ class StreamEncoder:
         if event.index in self._custom_calls:
             piece = orjson.dumps(piece).decode()[1:-1]  # the raw text, escaped inside the JSON string
         return self._delta(block_index, {"type": "input_json_delta", "partial_json": piece})
+
+
+_TEXT_DELTA = (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+               b'"delta":{"type":"text_delta","text":%s}}\n\n')  # most of a stream, built without a dict
 
 
 def _event(name: str, payload: dict[str, Any]) -> bytes:

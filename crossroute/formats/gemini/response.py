@@ -84,6 +84,8 @@ def decode_parts(raw_parts: list[Any]) -> list[ir.Part]:
 
 
 def _decode_part(part: dict[str, Any]) -> list[ir.Part]:
+    if len(part) == 1 and isinstance(part.get("text"), str):  # most streamed parts: only a piece of text
+        return [ir.Text(part["text"])] if part["text"] else []
     raw_signature = field(part, "thoughtSignature")
     signature = raw_signature if isinstance(raw_signature, str) and raw_signature else None
     text = field(part, "text")

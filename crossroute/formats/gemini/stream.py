@@ -48,7 +48,7 @@ class StreamDecoder:
         self._started = False
         self._done = False
         self._finish: str | None = None
-        self._usage: ir.Usage | None = None
+        self._usage_metadata: Any = None  # the last chunk's; read once, at the end
         self._calls = 0
         self._in_text = False  # the last event was answer text
 
@@ -108,9 +108,9 @@ class StreamDecoder:
         if not self._started:
             self._started = True
             events.append(_stream_start(chunk))
-        usage = usage_from(field(chunk, "usageMetadata"))
-        if usage is not None:
-            self._usage = usage
+        metadata = field(chunk, "usageMetadata")
+        if isinstance(metadata, dict):
+            self._usage_metadata = metadata
         candidate = first_candidate(chunk)
         parts = decode_parts(candidate_parts(candidate))
         for position, part in enumerate(parts):
@@ -164,7 +164,7 @@ class StreamDecoder:
             stop: ir.StopReason = "content_filter"
         else:
             stop = stop_reason_from(self._finish, has_calls=self._calls > 0)
-        return events + [ir.Finish(stop, self._usage)]
+        return events + [ir.Finish(stop, usage_from(self._usage_metadata))]
 
     def _fail(self, error: ir.GatewayError) -> list[ir.Event]:
         self._done = True

@@ -108,6 +108,11 @@ class StreamDecoder:
         self._chunk(chunk, events)
 
     def _chunk(self, chunk: dict[str, Any], events: list[Event]) -> None:
+        text = _only_text(chunk) if self._started else None
+        if text is not None:
+            if text:
+                events.append(TextDelta(text))
+            return
         self._start(chunk, events)
         usage = usage_from_wire(chunk.get("usage"))
         if usage is not None:
@@ -226,3 +231,20 @@ def _fragment_fields(fragment: dict[str, Any]) -> tuple[str, str, Literal["funct
 
 def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _only_text(chunk: dict[str, Any]) -> str | None:
+    """The text of a chunk that carries nothing else (most of a stream), else None."""
+    choices = chunk.get("choices")
+    if chunk.get("usage") is not None or type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("index", 0) != 0 or choice.get("finish_reason") is not None:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict:
+        return None
+    content = delta.get("content")
+    if type(content) is not str or len(delta) > (2 if "role" in delta else 1):
+        return None
+    return content

@@ -33,6 +33,8 @@ from crossroute.sse import frame
 
 _DONE = b"data: [DONE]\n\n"
 
+_TEXT_TAIL = b'},"finish_reason":null,"logprobs":null}]}\n\n'
+
 
 class StreamEncoder:
     def __init__(self, req: Request, **options: Any) -> None:
@@ -42,6 +44,7 @@ class StreamEncoder:
         self._id = ""
         self._model = req.model
         self._created = int(time.time())
+        self._text_head = b""
         self._started = False
         self._ended = False
         self._start_usage: Usage | None = None
@@ -62,7 +65,7 @@ class StreamEncoder:
         if isinstance(event, ReasoningDelta):
             return out + self._reasoning(event)
         if isinstance(event, TextDelta) and event.text:
-            out += self._delta({"content": event.text})
+            out += self._text_head + orjson.dumps(event.text) + _TEXT_TAIL
         elif isinstance(event, ToolCallStart):
             out += self._tool_call_start(event)
         elif isinstance(event, ToolCallDelta):
@@ -84,6 +87,10 @@ class StreamEncoder:
         self._id = client_id(event.id) or new_id("chatcmpl-")
         self._model = event.model or self._req.model
         self._start_usage = event.usage
+        # a text chunk is this prefix, the JSON string and _TEXT_TAIL: most of a stream, built without a dict
+        self._text_head = b'data: {"id":%s,"object":"chat.completion.chunk","created":%d,"model":%s,' \
+            b'"choices":[{"index":0,"delta":{"content":' % (orjson.dumps(self._id), self._created,
+                                                            orjson.dumps(self._model))
         return self._delta({"role": "assistant", "content": ""})
 
     def _reasoning(self, event: ReasoningDelta) -> bytes:

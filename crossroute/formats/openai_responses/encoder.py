@@ -30,6 +30,10 @@ from crossroute.formats.openai_responses.response import response_body
 from crossroute.formats.openai_responses.tools import namespace_of_tools
 from crossroute.sse import frame
 
+# most of a stream, built without a dict
+_TEXT_DELTA = (b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":%d,'
+               b'"item_id":%s,"output_index":%d,"content_index":0,"delta":%s,"logprobs":[]}\n\n')
+
 
 @dataclass(slots=True)
 class _Open:
@@ -137,8 +141,8 @@ class StreamEncoder:
             self._close_all(out)
             block = self._open_message(out)
         block.text.append(text)
-        ids = {"item_id": block.item_id, "output_index": block.output_index, "content_index": 0}
-        self._emit(out, "response.output_text.delta", **ids, delta=text, logprobs=[])
+        out.append(_TEXT_DELTA % (self._seq, orjson.dumps(block.item_id), block.output_index, orjson.dumps(text)))
+        self._seq += 1
 
     def _open_message(self, out: list[bytes]) -> _Open:
         opened = self._add_item(message_item(ir.new_id("msg_"), "", status="in_progress"), out)
