@@ -61,6 +61,14 @@ def _mem(meminfo: str) -> str:
     return f"{int(parts[0]) / 1024 / 1024:.0f} GiB" if len(parts) == 2 and parts[1] == "kB" else meminfo
 
 
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{round(seconds % 60):02d}"
+
+
+def _span(seconds: float, unit: tuple[str, str] = (" min", " s")) -> str:
+    return f"{seconds / 60:.0f}{unit[0]}" if seconds >= 60 and seconds % 60 == 0 else f"{seconds:.0f}{unit[1]}"
+
+
 def _gw_order(names: set[str]) -> list[str]:
     return [g for g in ORDER if g in names] + sorted(names - set(ORDER))
 
@@ -189,9 +197,33 @@ def markdown(data: dict[str, Any], png_name: str) -> str:
             out += [f"- {x['gateway']} ({x['client']}): first error: `{_one_line(x['first_error'])}`" for x in errs]
         out.append("")
 
+    if data.get("soak"):
+        out += soak_section(data["soak"])
+
     tried = Path(__file__).resolve().parent / "tried.md"
     out += ["## What was tried", "", tried.read_text(encoding="utf-8").strip() if tried.exists() else "", ""]
     return "\n".join(out)
+
+
+def soak_section(x: dict[str, Any]) -> list[str]:
+    w = x["window"]
+    out = ["## 6. Memory over time (soak)", "",
+           f"{x['gateway']} (one worker) under {_span(x['duration_s'])} of mixed load: wrk runs of {x['run_s']:.0f} s "
+           f"at c={x['conc']} cycling through {', '.join(SHORT.get(i, i) for i in x['mix'])}; the RSS of its process "
+           "tree sampled every second. It comes after the workloads above and before the open-streams test, in the "
+           "same process as their crossroute rows.", ""]
+    if x["left_out"]:
+        out += [f"- {wl} left out: its answer did not pass the check: `{_one_line(why)}`"
+                for wl, why in x["left_out"].items()] + [""]
+    out += ["| minute | RSS MB | requests so far |", "|---:|---:|---:|"]
+    out += [f"| {_clock(m['t_s'])} | {m['rss_mb']:.1f} | {m['requests']:,} |" for m in x["marks"]]
+    out += ["", f"From {_clock(w['from_s'])} to the end ({_clock(w['to_s'])}): RSS {w['rss_min_mb']:.1f}-"
+            f"{w['rss_max_mb']:.1f} MB, growth {w['growth_mb']:+.1f} MB ({w['rss_start_mb']:.1f} -> "
+            f"{w['rss_end_mb']:.1f}), least-squares slope {w['slope_mb_per_min']:+.2f} MB/min; "
+            f"{x['requests']:,} requests, {x['errors']} errors."]
+    if x["first_error"]:
+        out.append(f"First error: `{_one_line(x['first_error'])}`")
+    return [*out, ""]
 
 
 def chart(data: dict[str, Any], path: Path) -> None:
@@ -257,6 +289,12 @@ def headline(data: dict[str, Any]) -> str:
         if x["gateway"] == CR and x["client"] == "chat":
             lines.append(f"- {x['streams']:,} open slow streams: crossroute {x['peak_rss_mb']:.0f} MB RSS at peak "
                          f"({x['idle_rss_mb']:.0f} MB idle), {x['cpu_pct']:.0f}% of a core, {x['errors']} errors")
+    if data.get("soak"):
+        x = data["soak"]
+        w = x["window"]
+        lines.append(f"- {_span(x['duration_s'], ('-minute', '-second'))} mixed load: "
+                     f"{x['requests']:,} requests, RSS {w['rss_start_mb']:.1f} MB after {_span(w['from_s'])}, "
+                     f"{w['rss_end_mb']:.1f} MB at the end (slope {w['slope_mb_per_min']:+.2f} MB/min)")
     lines += ["", README_END]
     return "\n".join(lines)
 

@@ -1,7 +1,7 @@
 """The benchmark: crossroute beside LiteLLM, claude-code-router and 9router on one fake upstream.
 
-    make bench                      # the full run (~25 min), rewrites docs/benchmarks.md and .png
-    BENCH_QUICK=1 make bench        # a few minutes: one round, c=32 only, short runs, 200 open streams
+    make bench                      # the full run (~35 min), rewrites docs/benchmarks.md and .png
+    BENCH_QUICK=1 make bench        # a few minutes: one round, c=32 only, short runs, 200 open streams, 1-min soak
 
 Environment knobs (defaults in brackets; BENCH_QUICK changes them):
     BENCH_DURATION [5]     seconds per wrk run (c=256 runs of slow gateways are stretched, see below)
@@ -10,8 +10,10 @@ Environment knobs (defaults in brackets; BENCH_QUICK changes them):
     BENCH_CONC [32,1,256]  concurrencies, in the order run (c=32 first: it sizes the c=256 runs)
     BENCH_STREAMS [1000]   open slow streams in the memory test (0 skips it)
     BENCH_DRIP [10]        seconds the slow upstream takes for one stream
-    BENCH_PEERS [litellm,ccr,9router]   peers to install and measure
-    BENCH_WORKLOADS        ids to run (default: all), e.g. chat-json,anthropic-sse
+    BENCH_SOAK [600]       seconds of mixed load on crossroute with its RSS sampled every second (quick: 60; 0 skips it)
+    BENCH_PEERS [litellm,ccr,9router]   peers to install and measure (empty: none)
+    BENCH_WORKLOADS        ids to run (default: all), e.g. chat-json,anthropic-sse; `streams` and `soak` select
+                           the open-streams test and the soak
     BENCH_OUT [docs]       where benchmarks.md / benchmarks.png go (a quick run writes to bench/out/)
 Runs under the bench cache's own venv (bench/peers/install.sh tools), which has the SDKs that check
 the answers and matplotlib for the chart.
@@ -19,6 +21,7 @@ the answers and matplotlib for the chart.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import platform
@@ -43,6 +46,7 @@ import gateways  # noqa: E402
 import openstreams  # noqa: E402
 import procs  # noqa: E402
 import report  # noqa: E402
+import soak  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -61,10 +65,12 @@ ROUNDS = int(_env("BENCH_ROUNDS", "2", "1"))
 CONCS = [int(c) for c in _env("BENCH_CONC", "32,1,256", "32").split(",")]
 STREAMS = int(_env("BENCH_STREAMS", "1000", "200"))
 DRIP = float(_env("BENCH_DRIP", "10", "10"))
-PEERS = [p for p in _env("BENCH_PEERS", "litellm,ccr,9router", "litellm,ccr,9router").split(",") if p]
+SOAK = float(_env("BENCH_SOAK", "600", "60"))
+PEERS = [p for p in os.environ.get("BENCH_PEERS", "litellm,ccr,9router").split(",") if p]
 ONLY = [w for w in os.environ.get("BENCH_WORKLOADS", "").split(",") if w]
 OUT = Path(os.environ.get("BENCH_OUT") or (HERE / "out" if QUICK else ROOT / "docs"))
 MAX_STRETCH = 20.0  # longest c=256 run, seconds
+SOAK_CONC, SOAK_RUN = 32, 10.0  # the soak's wrk runs: concurrency, seconds each
 
 NGINX_PORTS = {"chat-json": 18401, "chat-sse": 18402, "anthropic-json": 18403, "anthropic-sse": 18404,
                "responses-sse": 18405, "gemini-sse": 18406}
@@ -177,15 +183,22 @@ def wrk(wl: Workload, gw: gateways.Gateway, body: Path, conc: int, duration: flo
     raise RuntimeError(f"wrk printed no result: {out.stdout[-500:]} {out.stderr[-500:]}")
 
 
+def wrk_errors(res: dict[str, Any]) -> int:
+    return res["non2xx"] + res["connect"] + res["read"] + res["write"] + res["timeout"]
+
+
+def wrk_error_detail(res: dict[str, Any]) -> dict[str, Any]:
+    return {k: res[k] for k in ("non2xx", "connect", "read", "write", "timeout", "first_bad") if res[k]}
+
+
 def measure(wl: Workload, gw: gateways.Gateway, pid: int, body: Path, conc: int, rnd: int, duration: float) -> Run:
     with procs.Sampler(pid) as sample:
         res = wrk(wl, gw, body, conc, duration)
     n = res["requests"]
     secs = res["duration_us"] / 1e6
-    errors = res["non2xx"] + res["connect"] + res["read"] + res["write"] + res["timeout"]
     return Run(wl.id, gw.name, conc, rnd, n / secs if secs else 0.0, res["p50_us"] / 1000, res["p99_us"] / 1000,
-               sample.cpu_ms / n if n else float("nan"), sample.peak_kb / 1024, errors, n, secs,
-               {k: res[k] for k in ("non2xx", "connect", "read", "write", "timeout", "first_bad") if res[k]})
+               sample.cpu_ms / n if n else float("nan"), sample.peak_kb / 1024, wrk_errors(res), n, secs,
+               wrk_error_detail(res))
 
 
 # ---------------------------------------------------------------- the open-streams test
@@ -219,6 +232,53 @@ def open_streams(run: Path, gw: gateways.Gateway, client: str, pid: int) -> Stre
                                           timeout=DRIP * 6 + 30))
     return StreamsResult(gw.name, client, STREAMS, res.ok, res.errors, res.first_error, idle, sample.peak_kb / 1024,
                          sample.cpu_ms, 100 * sample.cpu_ms / 1000 / sample.wall_s, res.open_s, res.total_s)
+
+
+# ---------------------------------------------------------------- the soak
+
+def soak_mix(run: Path, gw: gateways.Gateway) -> tuple[list[tuple[Workload, Path]], dict[str, str]]:
+    """The workloads gw serves whose answer passes the check, and why the others were left out."""
+    mix: list[tuple[Workload, Path]] = []
+    left_out: dict[str, str] = {}
+    for wl in WORKLOADS:
+        if not gw.can(wl.client, wl.upstream):
+            continue
+        body = request_file(run, wl, gw)
+        try:
+            validate(wl, gw, body)
+        except Exception as exc:
+            left_out[wl.id] = f"{type(exc).__name__}: {exc}"[:300]
+            log(f"  {wl.id}: INVALID answer, left out of the soak: {exc}")
+            continue
+        mix.append((wl, body))
+    return mix, left_out
+
+
+def run_soak(run: Path, gw: gateways.Gateway) -> dict[str, Any]:
+    """SOAK seconds of wrk runs of SOAK_RUN s at c=SOAK_CONC, cycling through the mix, while the gateway's
+    process tree's RSS is sampled every second."""
+    mix, left_out = soak_mix(run, gw)
+    if not mix:
+        raise RuntimeError(f"soak: no workload answered correctly: {left_out}")
+    runs: list[dict[str, Any]] = []
+    with procs.Sampler(gw.pid, interval=1.0) as sample:
+        for wl, body in itertools.cycle(mix):
+            start = time.monotonic() - sample.t0
+            if SOAK - start < 1:
+                break
+            res = wrk(wl, gw, body, SOAK_CONC, min(SOAK_RUN, SOAK - start))
+            runs.append({"workload": wl.id, "start_s": start, "end_s": time.monotonic() - sample.t0,
+                         "requests": res["requests"], "errors": wrk_errors(res), "detail": wrk_error_detail(res)})
+            log(f"  soak {start:4.0f} s {wl.id:<22} {res['requests']:8,} req  err {runs[-1]['errors']}  "
+                f"rss {sample.samples[-1][1] / 1024 if sample.samples else 0:6.1f} MB")
+    end = (time.monotonic(), procs.rss_kb(procs.tree(gw.pid)))
+    samples = [(t - sample.t0, kb / 1024) for t, kb, *_ in [*sample.samples, end]]
+    errors = [r for r in runs if r["errors"]]
+    return {"gateway": gw.name, "duration_s": SOAK, "conc": SOAK_CONC, "run_s": SOAK_RUN,
+            "mix": [wl.id for wl, _ in mix], "left_out": left_out,
+            "requests": sum(r["requests"] for r in runs), "errors": sum(r["errors"] for r in runs),
+            "first_error": f"{errors[0]['workload']}: {json.dumps(errors[0]['detail'])}" if errors else "",
+            **soak.figures(samples, runs, SOAK), "runs": runs}
 
 
 # ---------------------------------------------------------------- main
@@ -256,7 +316,7 @@ def main() -> int:
     run = HERE / "out" / datetime.now().strftime("%Y%m%d-%H%M%S")
     run.mkdir(parents=True)
     log(f"run dir {run}; quick={QUICK} duration={DURATION}s warmup={WARMUP}s rounds={ROUNDS} c={CONCS} "
-        f"streams={STREAMS}")
+        f"streams={STREAMS} soak={SOAK:.0f}s")
     bodies.write_all(run / "bodies", {})
     info = machine_info()
 
@@ -336,6 +396,16 @@ def main() -> int:
                             rps32[gw.name] = statistics.median(x.rps for x in runs if x.workload == wl.id
                                                                and x.gateway == gw.name and x.conc == 32)
 
+        soaked: dict[str, Any] | None = None
+        crossroute = next((g for g in gws if g.name == report.CR), None)
+        if SOAK and (not ONLY or "soak" in ONLY) and crossroute is not None:
+            log(f"== soak: {crossroute.name} under {SOAK:.0f} s of mixed load, c={SOAK_CONC}, {SOAK_RUN:.0f} s wrk runs")
+            soaked = run_soak(run, crossroute)
+            w = soaked["window"]
+            log(f"  {soaked['requests']:,} requests, {soaked['errors']} errors; RSS {w['rss_min_mb']:.1f}-"
+                f"{w['rss_max_mb']:.1f} MB from {w['from_s']:.0f} s, growth {w['growth_mb']:+.1f} MB, "
+                f"slope {w['slope_mb_per_min']:+.2f} MB/min")
+
         streams: list[StreamsResult] = []
         if STREAMS and (not ONLY or "streams" in ONLY):
             log(f"== {STREAMS} open slow streams ({DRIP:.0f} s each)")
@@ -362,10 +432,11 @@ def main() -> int:
     elapsed = time.monotonic() - t_start
     data = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": info, "versions": versions,
             "quick": QUICK, "settings": {"duration_s": DURATION, "warmup_s": WARMUP, "rounds": ROUNDS,
-                                         "concurrency": CONCS, "streams": STREAMS, "drip_s": DRIP},
+                                         "concurrency": CONCS, "streams": STREAMS, "drip_s": DRIP,
+                                         "soak_s": SOAK},
             "elapsed_s": elapsed, "skipped": skipped, "invalid": invalid, "notes": notes,
             "workloads": [w.__dict__ for w in WORKLOADS if not ONLY or w.id in ONLY],
-            "runs": [r.__dict__ for r in runs], "streams": [s.__dict__ for s in streams]}
+            "runs": [r.__dict__ for r in runs], "streams": [s.__dict__ for s in streams], "soak": soaked}
     (run / "results.json").write_text(json.dumps(data, indent=1))
     OUT.mkdir(parents=True, exist_ok=True)
     report.write(data, OUT / "benchmarks.md", OUT / "benchmarks.png",
