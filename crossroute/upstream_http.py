@@ -19,7 +19,11 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from crossroute import __version__
+
 IDLE_SECONDS = 30.0  # a pooled connection unused this long is closed rather than reused
+MAX_IDLE_PER_ORIGIN = 256
+USER_AGENT = f"crossroute/{__version__}"
 _PAUSE_AT = 1 << 20  # bytes buffered for a slow reader before the upstream socket stops being read
 _TARGETS_CACHED = 4096
 
@@ -292,6 +296,8 @@ class UpstreamClient:
         origin, target = self._target(url)
         head = [f"POST {target} HTTP/1.1\r\nhost: {origin.host_header}\r\ncontent-length: {len(body)}\r\n"]
         head.extend(f"{name}: {value}\r\n" for name, value in headers.items())
+        if "user-agent" not in headers:
+            head.append(f"user-agent: {USER_AGENT}\r\n")
         head.append("\r\n")
         request = "".join(head).encode("latin-1") + body
         while True:
@@ -332,7 +338,17 @@ class UpstreamClient:
         return None
 
     def _give_back(self, conn: _Connection) -> None:
-        self._idle.setdefault(conn.origin, []).append(conn)
+        conns = self._idle.setdefault(conn.origin, [])
+        conns.append(conn)
+        if len(conns) > MAX_IDLE_PER_ORIGIN:  # after a burst: drop the dead, then the longest idle
+            now = time.monotonic()
+            live = [c for c in conns if c.usable(now)]
+            keep = live[-MAX_IDLE_PER_ORIGIN:]
+            kept = {id(c) for c in keep}
+            for extra in conns:
+                if id(extra) not in kept:
+                    extra.close()
+            conns[:] = keep
 
     async def _connect(self, origin: Origin) -> _Connection:
         loop = asyncio.get_running_loop()

@@ -190,3 +190,17 @@ def test_stop_lets_a_request_in_flight_finish(tmp_path: Path, clean_fake: FakeUp
         raise AssertionError("the gateway still listens after stop")
     except httpx.TransportError:
         pass
+
+
+def test_a_refused_request_waits_for_the_one_before_it(gateway: RunningGateway, clean_fake: FakeUpstream) -> None:
+    clean_fake.script(Turn(text="answered first", delay=0.5))
+    oversized = request("POST", "/v1/messages", headers={"Content-Length": str(10**12)})
+    with connect(gateway) as sock:
+        shared = _SharedFile(sock)
+        sock.sendall(request("POST", "/v1/chat/completions", chat("a")) + oversized)
+        first, first_body = read_response(shared)
+        second, second_body = read_response(shared)
+        assert closed_by_server(shared)
+    assert first.status == 200
+    assert orjson.loads(first_body)["choices"][0]["message"]["content"] == "answered first"
+    assert second.status == 413 and orjson.loads(second_body)["error"]["type"] == "request_too_large"

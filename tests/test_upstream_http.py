@@ -191,3 +191,25 @@ async def test_tls_upstream_verified_against_the_system_trust(tmp_path: Path, mo
     trusting = UpstreamClient(connect_timeout=5)
     assert await post_and_read(trusting, url) == (200, b'{"secure": true}')
     await trusting.close()
+
+
+async def test_idle_pool_is_capped_after_a_burst(client: UpstreamClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("crossroute.upstream_http.MAX_IDLE_PER_ORIGIN", 4)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            await asyncio.sleep(0.05)  # long enough for all of the burst to be open at once
+            writer.write(answer(b"{}"))
+
+    server = RawServer(handler)
+    url = await server.start()
+    assert await asyncio.gather(*(post_and_read(client, url) for _ in range(10))) == [(200, b"{}")] * 10
+    assert server.connections == 10
+    pooled = client._idle[next(iter(client._idle))]
+    assert len(pooled) == 4
+    assert await post_and_read(client, url) == (200, b"{}")
+    assert server.connections == 10  # the next request reused a pooled connection

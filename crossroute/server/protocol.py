@@ -9,7 +9,6 @@ directly, which also closes the upstream request behind it."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections import deque
@@ -172,7 +171,8 @@ class HttpConnection(asyncio.Protocol):
     def _next(self) -> None:
         if self.closing or not self.queue:
             self.task = None
-            self._arm_idle_timer()
+            if not self.closing:
+                self._arm_idle_timer()
             return
         request = self.queue.popleft()
         if self.transport is not None and len(self.queue) == _MAX_QUEUED - 1:
@@ -184,15 +184,15 @@ class HttpConnection(asyncio.Protocol):
         self.chunked = not request.http10
         self.head_only = request.method == "HEAD"
         try:
-            reply = await self.app.handle(request)
+            reply = request.refusal or await self.app.handle(request)
             await reply.send(self)
         except asyncio.CancelledError:
             return
         except Exception as exc:  # the handler answers its own errors; this is the last line
             log.error("unexpected %s while answering %s %s", type(exc).__name__, request.method, request.path)
             self.closing = True
-        if not self.keep_alive or self.closing or not self.reading:
-            self._close()
+        if not self.keep_alive or self.closing or (not self.reading and not self.queue):
+            self._close()  # a refusal still queued goes out first, and closes after itself
         self._next()
 
     def _reject(self, status: int, message: str = "") -> None:
@@ -202,19 +202,11 @@ class HttpConnection(asyncio.Protocol):
         self._refused = True
         if self.transport is None:
             return
-        reply = self.app.refuse(status, self._url, message)
-        self.queue.clear()
-        if self.task is not None:
-            self.task.cancel()
-        self.keep_alive = False
-        self.chunked = True
-        self.head_only = False
-        self.task = self.loop.create_task(self._send_and_close(reply))
-
-    async def _send_and_close(self, reply: Reply) -> None:
-        with contextlib.suppress(Exception):
-            await reply.send(self)
-        self._close()
+        refusal = HttpRequest("", "", {}, {}, keep_alive=False)
+        refusal.refusal = self.app.refuse(status, self._url, message)
+        self.queue.append(refusal)  # after any request still being answered on this connection
+        if self.task is None:
+            self._next()
 
     def _close(self) -> None:
         self.closing = True
