@@ -27,7 +27,6 @@ _PREFIXES = ("/anthropic", "/gemini", "/openai")
 _GEMINI_ACTIONS = {"generateContent": False, "streamGenerateContent": True}
 
 
-
 def client_format_for(path: str) -> str:
     """Which format errors on this path are written in."""
     if "/messages" in path:

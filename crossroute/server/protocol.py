@@ -192,7 +192,7 @@ class HttpConnection(asyncio.Protocol):
             log.error("unexpected %s while answering %s %s", type(exc).__name__, request.method, request.path)
             self.closing = True
         if not self.keep_alive or self.closing or (not self.reading and not self.queue):
-            self._close()  # a refusal still queued goes out first, and closes after itself
+            self.close()  # a refusal still queued goes out first, and closes after itself
         self._next()
 
     def _reject(self, status: int, message: str = "") -> None:
@@ -208,7 +208,7 @@ class HttpConnection(asyncio.Protocol):
         if self.task is None:
             self._next()
 
-    def _close(self) -> None:
+    def close(self) -> None:
         self.closing = True
         if self.transport is not None:
             self._flush()
@@ -273,7 +273,7 @@ class HttpConnection(asyncio.Protocol):
 
     def _arm_idle_timer(self) -> None:
         self._disarm_idle_timer()
-        self.idle_timer = self.loop.call_later(KEEP_ALIVE_SECONDS, self._close)
+        self.idle_timer = self.loop.call_later(KEEP_ALIVE_SECONDS, self.close)
 
     def _disarm_idle_timer(self) -> None:
         if self.idle_timer is not None:
@@ -303,15 +303,13 @@ class HttpServer:
         seconds, then close what is left."""
         if self.server is not None:
             self.server.close()
-        for conn in self.connections.idle_ones():
-            conn._close()
         deadline = asyncio.get_running_loop().time() + grace
         while self.connections.open and asyncio.get_running_loop().time() < deadline:
             for conn in self.connections.idle_ones():
-                conn._close()
+                conn.close()
             await asyncio.sleep(0.05)
         for conn in list(self.connections.open):
-            conn._close()
+            conn.close()
             if conn.task is not None:
                 conn.task.cancel()
         await asyncio.sleep(0)
