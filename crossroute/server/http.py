@@ -22,7 +22,6 @@ class HttpRequest:
     body: bytes = b""
     keep_alive: bool = True
     http10: bool = False
-    refusal: Reply | None = None  # the answer already decided for a request that could not be read
 
 
 def _header_lines(headers: dict[str, str], content_type: str) -> bytes:

@@ -67,7 +67,7 @@ class HttpConnection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.task: asyncio.Task[None] | None = None
-        self.queue: deque[HttpRequest] = deque()
+        self.queue: deque[HttpRequest | Reply] = deque()  # a Reply: the refusal of a request that could not be read
         self.idle_timer: asyncio.TimerHandle | None = None
         self.closing = False
         self.write_paused = False
@@ -174,22 +174,23 @@ class HttpConnection(asyncio.Protocol):
             if not self.closing:
                 self._arm_idle_timer()
             return
-        request = self.queue.popleft()
+        item = self.queue.popleft()
         if self.transport is not None and len(self.queue) == _MAX_QUEUED - 1:
             self.transport.resume_reading()
-        self.task = self.loop.create_task(self._answer(request))
+        self.task = self.loop.create_task(self._answer(item))
 
-    async def _answer(self, request: HttpRequest) -> None:
-        self.keep_alive = request.keep_alive
-        self.chunked = not request.http10
-        self.head_only = request.method == "HEAD"
+    async def _answer(self, item: HttpRequest | Reply) -> None:
+        if isinstance(item, HttpRequest):
+            self.keep_alive, self.chunked, self.head_only = item.keep_alive, not item.http10, item.method == "HEAD"
+        else:
+            self.keep_alive, self.chunked, self.head_only = False, True, False
         try:
-            reply = request.refusal or await self.app.handle(request)
+            reply = await self.app.handle(item) if isinstance(item, HttpRequest) else item
             await reply.send(self)
         except asyncio.CancelledError:
             return
         except Exception as exc:  # the handler answers its own errors; this is the last line
-            log.error("unexpected %s while answering %s %s", type(exc).__name__, request.method, request.path)
+            log.error("unexpected %s while answering a request", type(exc).__name__)
             self.closing = True
         if not self.keep_alive or self.closing or (not self.reading and not self.queue):
             self.close()  # a refusal still queued goes out first, and closes after itself
@@ -202,9 +203,7 @@ class HttpConnection(asyncio.Protocol):
         self._refused = True
         if self.transport is None:
             return
-        refusal = HttpRequest("", "", {}, {}, keep_alive=False)
-        refusal.refusal = self.app.refuse(status, self._url, message)
-        self.queue.append(refusal)  # after any request still being answered on this connection
+        self.queue.append(self.app.refuse(status, self._url, message))  # after a request still being answered
         if self.task is None:
             self._next()
 

@@ -12,7 +12,6 @@ from .script import Turn, Usage, estimate_tokens, new_id, resolve_usage, split_p
 from .wire import (
     Exchange,
     FakeState,
-    ProtocolServer,
     Rejection,
     Sink,
     next_turn,
@@ -27,14 +26,8 @@ EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 ORPHAN_TOOL = "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'."
 
 
-class OpenAIChat(ProtocolServer):
+class OpenAIChat(oc.OpenAIServer):
     name = "openai-chat"
-
-    def check_auth(self, request: web.Request, api_key: str | None) -> None:
-        oc.check_bearer(request, api_key)
-
-    def error_response(self, rejection: Rejection) -> web.Response:
-        return oc.error_response(rejection)
 
     async def serve(
         self, op: str, request: web.Request, body: dict[str, Any], state: FakeState

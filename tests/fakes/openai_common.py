@@ -9,7 +9,7 @@ import orjson
 from aiohttp import web
 
 from .script import new_id, split_pieces
-from .wire import Rejection, is_int, is_number, retry_headers, type_name
+from .wire import ProtocolServer, Rejection, is_int, is_number, retry_headers, type_name
 
 _ERROR_TYPES: dict[int, tuple[str, str | None]] = {
     400: ("invalid_request_error", None),
@@ -190,3 +190,13 @@ def split_arguments(arguments: str, pieces: int) -> list[str]:
 
 def dump_args(args: dict[str, Any]) -> str:
     return orjson.dumps(args).decode()
+
+
+class OpenAIServer(ProtocolServer):
+    """Bearer keys and OpenAI error bodies, as both OpenAI APIs have them."""
+
+    def check_auth(self, request: web.Request, api_key: str | None) -> None:
+        check_bearer(request, api_key)
+
+    def error_response(self, rejection: Rejection) -> web.Response:
+        return error_response(rejection)

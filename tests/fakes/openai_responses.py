@@ -14,7 +14,6 @@ from .wire import (
     Exchange,
     FakeState,
     Issued,
-    ProtocolServer,
     Rejection,
     Sink,
     is_int,
@@ -48,14 +47,8 @@ EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 SUMMARIES = ("auto", "concise", "detailed")
 
 
-class OpenAIResponses(ProtocolServer):
+class OpenAIResponses(oc.OpenAIServer):
     name = "openai-responses"
-
-    def check_auth(self, request: web.Request, api_key: str | None) -> None:
-        oc.check_bearer(request, api_key)
-
-    def error_response(self, rejection: Rejection) -> web.Response:
-        return oc.error_response(rejection)
 
     async def serve(
         self, op: str, request: web.Request, body: dict[str, Any], state: FakeState

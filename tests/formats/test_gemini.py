@@ -512,34 +512,7 @@ def test_same_format_hop_round_trips_a_gemini_cli_body() -> None:
     # the two user contents merge; everything else comes back as the client sent it
     assert _roles(body) == ["user", "model", "user"]
     assert body["contents"][0]["parts"] == [{"text": "<session context>"}, {"text": "list the files"}]
-    assert body["contents"][1:] == [
-        {
-            "role": "model",
-            "parts": [
-                {"text": "Planning the listing", "thought": True},
-                {
-                    "functionCall": {
-                        "id": "list_directory_1700000000000_0",
-                        "name": "list_directory",
-                        "args": {"path": "."},
-                    },
-                    "thoughtSignature": SIG_A,
-                },
-            ],
-        },
-        {
-            "role": "user",
-            "parts": [
-                {
-                    "functionResponse": {
-                        "id": "list_directory_1700000000000_0",
-                        "name": "list_directory",
-                        "response": {"output": "a.txt\nb.txt"},
-                    }
-                }
-            ],
-        },
-    ]
+    assert body["contents"][1:] == GEMINI_CLI_FOLLOW_UP["contents"][2:]
     declaration = body["tools"][0]["functionDeclarations"][0]
     assert declaration["parameters"] == {
         "type": "OBJECT",
