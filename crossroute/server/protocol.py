@@ -146,7 +146,7 @@ class HttpConnection(asyncio.Protocol):
         # the request being read
         self.receiving = False  # from its first byte to its end
         self.in_head = False  # from its first byte to the end of its head
-        self.counted = False  # the read being parsed was counted into head_size already
+        self.counted = False  # the head being read is counted a read at a time, not per header
         self.head_size = 0
         self.header_count = 0
         self.continue_pending = False  # `Expect: 100-continue` to answer once earlier replies are out
@@ -192,15 +192,16 @@ class HttpConnection(asyncio.Protocol):
         if self.read_paused:  # already read by the transport when reading paused
             self.backlog += data
             return
-        self.counted = self.in_head
-        if self.in_head:
-            self.head_size += len(data)
+        self.counted = continued = self.in_head  # a head continued from the last read: counted here, not per header
         if len(data) > _SLICE:
             self._feed_in_slices(data)
         else:
             self._feed(data)
-        if self.in_head and self.head_size > self.limits.max_head_bytes and self.reading:
-            self._reject(431, f"the request head is larger than {self.limits.max_head_bytes} bytes")
+        if self.in_head and self.reading:  # httptools keeps a header until it ends: count what it keeps
+            if continued and self.counted:  # still the same head: all of this read was head
+                self.head_size += len(data)
+            if self.head_size > self.limits.max_head_bytes:
+                self._reject(431, f"the request head is larger than {self.limits.max_head_bytes} bytes")
 
     def _feed(self, data: bytes | memoryview) -> None:
         try:
