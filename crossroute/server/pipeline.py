@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,9 +23,11 @@ from crossroute.formats import FORMAT_MODULES
 from crossroute.routing import AccountPool, Candidate, ModelRegistry, Route, worth_another_candidate
 from crossroute.server.http import JsonReply, Reply, StreamReply
 from crossroute.server.metrics import Metrics
-from crossroute.state.responses import ResponseStore, StoredResponse
+from crossroute.state.responses import KEYLESS, ResponseStore, StoredResponse, StoreError
 from crossroute.upstream_http import UpstreamClient, UpstreamError, UpstreamResponse
 from crossroute.usage_sniffer import UsageSniffer, usage_in
+
+log = logging.getLogger("crossroute")
 
 RESPONSES = "openai-responses"
 CONNECT_TIMEOUT = 15.0
@@ -45,6 +48,7 @@ class Call:
     history: list[ir.Message] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     upstream_wait: float = 0.0  # seconds spent waiting on the provider, left out of Server-Timing
+    owner: str = KEYLESS  # whose stored responses a Responses call reads and writes (set by the app)
 
     @property
     def fmt(self) -> ModuleType:
@@ -158,7 +162,7 @@ class Pipeline:
         previous = req.extras.get("previous_response_id") if call.client_format == RESPONSES else None
         if not previous:
             return
-        stored = await self.store.get(str(previous)) if isinstance(previous, str) else None
+        stored = await self.store.get(previous, call.owner) if isinstance(previous, str) else None
         if stored is None:
             raise ir.GatewayError(404, f"Previous response with id '{previous}' not found.",
                                   code="previous_response_not_found", param="previous_response_id")
@@ -282,8 +286,8 @@ class Pipeline:
                 resp.id = response_id
             self.metrics.finished(provider.name, call.model, resp.usage)
             rendered = call.fmt.render_response(resp, req)
-            await self._remember(call, resp, rendered)
-            return JsonReply(200, rendered)
+            unkept = await self._remember(call, resp, rendered)
+            return error_reply(call.client_format, unkept) if unkept else JsonReply(200, rendered)
         batches = _decode(upstream, response)
         if names:
             batches = _raise_custom_calls(batches, custom_tools.CallRaiser(names))
@@ -302,7 +306,9 @@ class Pipeline:
     async def _encode(self, call: Call, candidate: Candidate, batches: AsyncIterator[list[ir.Event]],
                       response_id: str | None) -> AsyncIterator[bytes]:
         """Client bytes for each batch of events: one write per upstream read,
-        not one per event (a write is a system call)."""
+        not one per event (a write is a system call). A stored response is
+        committed before its completion event goes out, so a client that has
+        seen it complete can continue from it on any worker, even after a crash."""
         req = call.request
         assert req is not None
         options = {} if call.gemini_sse else {"sse": False}
@@ -313,14 +319,19 @@ class Pipeline:
         failed = False
         try:
             async for batch in batches:
-                out = []
+                out: list[bytes] = []
                 for event in batch:
                     if isinstance(event, ir.StreamStart):
                         event = ir.StreamStart(response_id or event.id, call.model, event.usage)
-                    elif isinstance(event, ir.Finish):
-                        usage = event.usage
                     if collector is not None:
                         collector.feed(event)
+                    if isinstance(event, ir.Finish):
+                        usage = event.usage
+                        if collector is not None:
+                            if out:  # what came before the completion need not wait for the disk
+                                yield b"".join(out)
+                                out = []
+                            event = await self._commit(call, collector, event)
                     out.append(encoder.encode(event))
                     if isinstance(event, ir.StreamError):
                         failed = True
@@ -335,17 +346,28 @@ class Pipeline:
                 yield encoder.close()
         finally:
             self.metrics.finished(candidate.route.provider.name, call.model, usage)
-        if collector is not None and collector.finished and collector.error is None:
-            resp = collector.result()
-            await self._remember(call, resp, call.fmt.render_response(resp, req))
 
-    async def _remember(self, call: Call, resp: ir.Response, rendered: dict[str, Any]) -> None:
+    async def _commit(self, call: Call, collector: ir.Collector, finish: ir.Finish) -> ir.Finish | ir.StreamError:
+        """The event that ends the stream: the finish once the response is stored, else an error."""
+        resp = collector.result()
+        unkept = await self._remember(call, resp, call.fmt.render_response(resp, call.request))
+        return ir.StreamError(unkept) if unkept else finish
+
+    async def _remember(self, call: Call, resp: ir.Response, rendered: dict[str, Any]) -> ir.GatewayError | None:
+        """Stores a Responses answer the client may continue from; the error to
+        answer with instead when the store fails."""
         req = call.request
         if call.client_format != RESPONSES or req is None or req.extras.get("store") is False:
-            return
+            return None
         conversation = req.messages + [ir.Message("assistant", list(resp.parts))]
         own_input = len(req.messages) - len(call.history)
-        await self.store.put(StoredResponse(resp.id, conversation, own_input, rendered))
+        try:
+            await self.store.put(StoredResponse(resp.id, call.owner, conversation, own_input, rendered))
+        except StoreError as exc:
+            log.error("could not store response %s: %s", resp.id, exc)
+            return ir.GatewayError(500, "the response could not be stored, so it cannot be continued; try again",
+                                   kind="server")
+        return None
 
     async def _count_upstream(self, route: Route, url: str, req: ir.Request) -> int | None:
         provider = route.provider
