@@ -224,7 +224,7 @@ class Pipeline:
         body = call.body
         if call.client_format != "gemini":
             body = {**body, "model": candidate.route.model}
-        response = await self._open(candidate, orjson.dumps(body), call.stream, call)
+        response = await self._open(candidate, _encoded(body), call.stream, call)
         if not call.stream:
             raw = await _read_body(response, candidate.route.provider.name, call)
             self._count_usage_of_body(call, candidate, raw)
@@ -271,7 +271,7 @@ class Pipeline:
         else:
             names = frozenset()
         body = provider.adapt_body(upstream.render_request(lowered, candidate.route.model), req)
-        response = await self._open(candidate, orjson.dumps(body), req.stream, call)
+        response = await self._open(candidate, _encoded(body), req.stream, call)
         response_id = ir.new_id("resp_") if call.client_format == RESPONSES else None
         if not req.stream:
             resp = await self._read_whole(upstream, response, provider.name, call)
@@ -365,6 +365,17 @@ class Pipeline:
             return provider.read_token_count(orjson.loads(raw))
         except Exception:
             return None
+
+
+def _encoded(body: dict[str, Any]) -> bytes:
+    """The upstream body. orjson reads what it cannot write (nesting past 254
+    levels): the failed encode is the check, so a normal body pays nothing."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError as exc:
+        if "recursion" in str(exc).lower():
+            raise ir.GatewayError(400, "the request body nests too deeply") from None
+        raise ir.GatewayError(400, f"the request body cannot be sent upstream: {exc}") from None
 
 
 async def _read_body(response: UpstreamResponse, provider: str, call: Call) -> bytes:
