@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ import orjson
 
 from crossroute import custom_tools, ir, tokens
 from crossroute.formats import FORMAT_MODULES
+from crossroute.providers import Provider
+from crossroute.providers.redaction import Redactor
 from crossroute.routing import AccountPool, Candidate, ModelRegistry, Route, worth_another_candidate
 from crossroute.server.http import JsonReply, Reply, StreamReply
 from crossroute.server.metrics import Metrics
@@ -26,9 +29,12 @@ from crossroute.state.responses import ResponseStore, StoredResponse
 from crossroute.upstream_http import UpstreamClient, UpstreamError, UpstreamResponse
 from crossroute.usage_sniffer import UsageSniffer, usage_in
 
+log = logging.getLogger("crossroute")
+
 RESPONSES = "openai-responses"
 CONNECT_TIMEOUT = 15.0
 COUNT_TIMEOUT = 30.0  # a token count is a courtesy: past this, the local estimate
+_EVENT_HEAD = 48  # how far into a streamed read an error event's name is looked for
 
 
 @dataclass(slots=True)
@@ -85,6 +91,7 @@ class Pipeline:
         self.store = store
         self.metrics = metrics
         self.client = UpstreamClient(CONNECT_TIMEOUT)
+        self.redactor = Redactor.for_providers(registry.providers.values())
 
     async def stop(self) -> None:
         await self.client.close()
@@ -194,25 +201,32 @@ class Pipeline:
                                               provider.timeout)
         except TimeoutError:
             raise ir.GatewayError(504, f"provider {provider.name} did not answer in time", kind="timeout") from None
-        except UpstreamError as exc:
-            raise ir.GatewayError(502, f"provider {provider.name} is unreachable ({exc})") from None
+        except UpstreamError as exc:  # the address stays in the log, out of the client's answer
+            log.warning("provider %s is unreachable: %s", provider.name, exc)
+            raise ir.GatewayError(502, f"provider {provider.name} is unreachable") from None
         finally:
             call.upstream_wait += time.perf_counter() - waiting
-        if response.status >= 400:
-            raise await self._upstream_error(provider.format, response)
+        if response.status >= 300:
+            raise await self._upstream_error(provider, response)
         return response
 
-    async def _upstream_error(self, upstream_format: str, response: UpstreamResponse) -> ir.GatewayError:
+    async def _upstream_error(self, provider: Provider, response: UpstreamResponse) -> ir.GatewayError:
+        """The client's error for an upstream's non-2xx answer, configured secrets scrubbed out."""
+        if response.status < 400:
+            response.close()
+            return ir.GatewayError(502, f"provider {provider.name} answered with a redirect ({response.status}), "
+                                        "which the gateway does not follow")
         try:
-            raw = await response.read()
+            raw = self.redactor.raw(await response.read())  # before parsing, which may cut a key in half
         except (UpstreamError, TimeoutError):
             raw = b""
         finally:
             response.release()
         try:
-            error: ir.GatewayError = FORMAT_MODULES[upstream_format].parse_error(response.status, raw)
+            error: ir.GatewayError = FORMAT_MODULES[provider.format].parse_error(response.status, raw)
         except Exception:
             error = ir.GatewayError(response.status, raw[:500].decode("utf-8", "replace") or response.reason or "")
+        self.redactor.error(error)  # again, for a key the body wrote with JSON escapes
         header_delay = retry_after_seconds(response.headers.get("retry-after"))
         if header_delay is not None:
             error.retry_after = header_delay
@@ -237,6 +251,8 @@ class Pipeline:
         try:
             async for chunk in response.chunks():
                 sniffer.feed(chunk)
+                if _opens_error_event(chunk):
+                    chunk = self.redactor.raw(chunk)
                 yield chunk
             complete = True
         except (UpstreamError, TimeoutError):
@@ -319,11 +335,13 @@ class Pipeline:
                         event = ir.StreamStart(response_id or event.id, call.model, event.usage)
                     elif isinstance(event, ir.Finish):
                         usage = event.usage
+                    elif isinstance(event, ir.StreamError):
+                        self.redactor.error(event.error)
+                        failed = True
                     if collector is not None:
                         collector.feed(event)
                     out.append(encoder.encode(event))
-                    if isinstance(event, ir.StreamError):
-                        failed = True
+                    if failed:
                         break
                 if failed:
                     out.append(encoder.close())
@@ -365,6 +383,14 @@ class Pipeline:
             return provider.read_token_count(orjson.loads(raw))
         except Exception:
             return None
+
+
+def _opens_error_event(chunk: bytes) -> bool:
+    """Whether a streamed read starts with an error event (`event: error`,
+    `data: {"error"`, `response.failed`). Only its first bytes are looked at:
+    the key goes up in a header, so generated text cannot hold it, and an
+    upstream writes an error event on its own, so it starts a read."""
+    return chunk.find(b"rror", 0, _EVENT_HEAD) >= 0 or chunk.find(b"failed", 0, _EVENT_HEAD) >= 0
 
 
 def _encoded(body: dict[str, Any]) -> bytes:
