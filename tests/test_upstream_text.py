@@ -17,6 +17,7 @@ import httpx2 as httpx
 import orjson
 import pytest
 
+from crossroute.providers.redaction import Redactor, header_secrets
 from tests.conftest import CLIENT_KEY, MODELS
 from tests.gateway_runner import RunningGateway, free_port
 
@@ -238,3 +239,14 @@ def test_the_echoing_upstream_really_sends_the_key(echo: EchoingUpstream, tmp_pa
         sock.sendall(f"POST /v1/messages HTTP/1.1\r\nx-api-key: {PROVIDER_KEY}\r\ncontent-length: 0\r\n\r\n".encode())
         answer = sock.makefile("rb").read()
     assert PROVIDER_KEY.encode() in answer
+
+
+# ---------------------------------------------------------------- which configured values count as secrets
+
+
+def test_credential_like_headers_and_scheme_tokens_are_secrets() -> None:
+    found = header_secrets({"Authorization": "Bearer tok-123456", "x-portkey-api-key": "pk-abcdef",
+                             "x-session": "sess-999999", "anthropic-beta": "tools-2024", "x-title": "my app"})
+    assert sorted(found) == ["pk-abcdef", "sess-999999", "tok-123456"]
+    redactor = Redactor(["sk-abc", "sk-abcdef", "abc"])  # "abc" is too short to hunt for
+    assert redactor.text("keys sk-abcdef and sk-abc, abc") == "keys [redacted] and [redacted], abc"

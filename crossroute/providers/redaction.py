@@ -27,7 +27,7 @@ class Redactor:
         secrets: list[str] = []
         for provider in providers:
             secrets.extend(provider.config.api_keys)
-            secrets.extend(_header_secrets(provider.config.headers))
+            secrets.extend(header_secrets(provider.config.headers))
         return cls(secrets)
 
     def text(self, value: str) -> str:
@@ -52,7 +52,7 @@ class Redactor:
         return error
 
 
-def _header_secrets(headers: dict[str, str]) -> list[str]:
+def header_secrets(headers: dict[str, str]) -> list[str]:
     """Configured header values that look like credentials, and the token after an auth scheme."""
     found = []
     for name, value in headers.items():
