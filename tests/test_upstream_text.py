@@ -10,7 +10,6 @@ import socketserver
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -232,7 +231,7 @@ def test_the_log_keeps_the_address_of_an_unreachable_provider(unreachable_port: 
     assert any(f"127.0.0.1:{unreachable_port}" in record.getMessage() for record in caplog.records)
 
 
-def test_the_echoing_upstream_really_sends_the_key(echo: EchoingUpstream, tmp_path: Path) -> None:
+def test_the_echoing_upstream_really_sends_the_key(echo: EchoingUpstream) -> None:
     """The fixture itself: without the gateway between, the key is right there."""
     echo.mode = "error-401"
     with socket.create_connection(("127.0.0.1", echo.server_address[1]), timeout=10) as sock:
