@@ -28,12 +28,16 @@ _GEMINI_ACTIONS = {"generateContent": False, "streamGenerateContent": True}
 
 
 def client_format_for(path: str) -> str:
-    """Which format errors on this path are written in."""
+    """Which format errors on this path are written in. The Gemini route
+    first: its model names (`responses-x`, `messages-y`) are client text."""
+    last = path.rsplit("/", 1)[-1]
+    if path.startswith("/v1beta") or ("/models/" in path and ":" in last):
+        return "gemini"
     if "/messages" in path:
         return "anthropic"
     if "/responses" in path:
         return "openai-responses"
-    if ":" in path.rsplit("/", 1)[-1] or path.startswith("/v1beta"):
+    if ":" in last:
         return "gemini"
     return "openai-chat"
 

@@ -20,6 +20,8 @@ import orjson
 
 from crossroute import custom_tools, ir, tokens
 from crossroute.formats import FORMAT_MODULES
+from crossroute.providers import Provider
+from crossroute.providers.redaction import Redactor
 from crossroute.routing import AccountPool, Candidate, ModelRegistry, Route, worth_another_candidate
 from crossroute.server.http import JsonReply, Reply, StreamReply
 from crossroute.server.metrics import Metrics
@@ -32,6 +34,7 @@ log = logging.getLogger("crossroute")
 RESPONSES = "openai-responses"
 CONNECT_TIMEOUT = 15.0
 COUNT_TIMEOUT = 30.0  # a token count is a courtesy: past this, the local estimate
+_EVENT_HEAD = 48  # how far into a streamed read an error event's name is looked for
 
 
 @dataclass(slots=True)
@@ -89,6 +92,7 @@ class Pipeline:
         self.store = store
         self.metrics = metrics
         self.client = UpstreamClient(CONNECT_TIMEOUT)
+        self.redactor = Redactor.for_providers(registry.providers.values())
 
     async def stop(self) -> None:
         await self.client.close()
@@ -198,25 +202,32 @@ class Pipeline:
                                               provider.timeout)
         except TimeoutError:
             raise ir.GatewayError(504, f"provider {provider.name} did not answer in time", kind="timeout") from None
-        except UpstreamError as exc:
-            raise ir.GatewayError(502, f"provider {provider.name} is unreachable ({exc})") from None
+        except UpstreamError as exc:  # the address stays in the log, out of the client's answer
+            log.warning("provider %s is unreachable: %s", provider.name, exc)
+            raise ir.GatewayError(502, f"provider {provider.name} is unreachable") from None
         finally:
             call.upstream_wait += time.perf_counter() - waiting
-        if response.status >= 400:
-            raise await self._upstream_error(provider.format, response)
+        if response.status >= 300:
+            raise await self._upstream_error(provider, response)
         return response
 
-    async def _upstream_error(self, upstream_format: str, response: UpstreamResponse) -> ir.GatewayError:
+    async def _upstream_error(self, provider: Provider, response: UpstreamResponse) -> ir.GatewayError:
+        """The client's error for an upstream's non-2xx answer, configured secrets scrubbed out."""
+        if response.status < 400:
+            response.close()
+            return ir.GatewayError(502, f"provider {provider.name} answered with a redirect ({response.status}), "
+                                        "which the gateway does not follow")
         try:
-            raw = await response.read()
+            raw = self.redactor.raw(await response.read())  # before parsing, which may cut a key in half
         except (UpstreamError, TimeoutError):
             raw = b""
         finally:
             response.release()
         try:
-            error: ir.GatewayError = FORMAT_MODULES[upstream_format].parse_error(response.status, raw)
+            error: ir.GatewayError = FORMAT_MODULES[provider.format].parse_error(response.status, raw)
         except Exception:
             error = ir.GatewayError(response.status, raw[:500].decode("utf-8", "replace") or response.reason or "")
+        self.redactor.error(error)  # again, for a key the body wrote with JSON escapes
         header_delay = retry_after_seconds(response.headers.get("retry-after"))
         if header_delay is not None:
             error.retry_after = header_delay
@@ -228,7 +239,7 @@ class Pipeline:
         body = call.body
         if call.client_format != "gemini":
             body = {**body, "model": candidate.route.model}
-        response = await self._open(candidate, orjson.dumps(body), call.stream, call)
+        response = await self._open(candidate, _encoded(body), call.stream, call)
         if not call.stream:
             raw = await _read_body(response, candidate.route.provider.name, call)
             self._count_usage_of_body(call, candidate, raw)
@@ -241,6 +252,8 @@ class Pipeline:
         try:
             async for chunk in response.chunks():
                 sniffer.feed(chunk)
+                if _opens_error_event(chunk):
+                    chunk = self.redactor.raw(chunk)
                 yield chunk
             complete = True
         except (UpstreamError, TimeoutError):
@@ -275,7 +288,7 @@ class Pipeline:
         else:
             names = frozenset()
         body = provider.adapt_body(upstream.render_request(lowered, candidate.route.model), req)
-        response = await self._open(candidate, orjson.dumps(body), req.stream, call)
+        response = await self._open(candidate, _encoded(body), req.stream, call)
         response_id = ir.new_id("resp_") if call.client_format == RESPONSES else None
         if not req.stream:
             resp = await self._read_whole(upstream, response, provider.name, call)
@@ -323,6 +336,8 @@ class Pipeline:
                 for event in batch:
                     if isinstance(event, ir.StreamStart):
                         event = ir.StreamStart(response_id or event.id, call.model, event.usage)
+                    elif isinstance(event, ir.StreamError):
+                        self.redactor.error(event.error)
                     if collector is not None:
                         collector.feed(event)
                     if isinstance(event, ir.Finish):
@@ -387,6 +402,25 @@ class Pipeline:
             return provider.read_token_count(orjson.loads(raw))
         except Exception:
             return None
+
+
+def _opens_error_event(chunk: bytes) -> bool:
+    """Whether a streamed read starts with an error event (`event: error`,
+    `data: {"error"`, `response.failed`). Only its first bytes are looked at:
+    the key goes up in a header, so generated text cannot hold it, and an
+    upstream writes an error event on its own, so it starts a read."""
+    return chunk.find(b"rror", 0, _EVENT_HEAD) >= 0 or chunk.find(b"failed", 0, _EVENT_HEAD) >= 0
+
+
+def _encoded(body: dict[str, Any]) -> bytes:
+    """The upstream body. orjson reads what it cannot write (nesting past 254
+    levels): the failed encode is the check, so a normal body pays nothing."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError as exc:
+        if "recursion" in str(exc).lower():
+            raise ir.GatewayError(400, "the request body nests too deeply") from None
+        raise ir.GatewayError(400, f"the request body cannot be sent upstream: {exc}") from None
 
 
 async def _read_body(response: UpstreamResponse, provider: str, call: Call) -> bytes:
