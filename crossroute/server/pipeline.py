@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,16 +20,21 @@ import orjson
 
 from crossroute import custom_tools, ir, tokens
 from crossroute.formats import FORMAT_MODULES
+from crossroute.providers import Provider
+from crossroute.providers.redaction import Redactor
 from crossroute.routing import AccountPool, Candidate, ModelRegistry, Route, worth_another_candidate
 from crossroute.server.http import JsonReply, Reply, StreamReply
 from crossroute.server.metrics import Metrics
-from crossroute.state.responses import ResponseStore, StoredResponse
+from crossroute.state.responses import KEYLESS, ResponseStore, StoredResponse, StoreError
 from crossroute.upstream_http import UpstreamClient, UpstreamError, UpstreamResponse
 from crossroute.usage_sniffer import UsageSniffer, usage_in
+
+log = logging.getLogger("crossroute")
 
 RESPONSES = "openai-responses"
 CONNECT_TIMEOUT = 15.0
 COUNT_TIMEOUT = 30.0  # a token count is a courtesy: past this, the local estimate
+_EVENT_HEAD = 48  # how far into a streamed read an error event's name is looked for
 
 
 @dataclass(slots=True)
@@ -45,6 +51,7 @@ class Call:
     history: list[ir.Message] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     upstream_wait: float = 0.0  # seconds spent waiting on the provider, left out of Server-Timing
+    owner: str = KEYLESS  # whose stored responses a Responses call reads and writes (set by the app)
 
     @property
     def fmt(self) -> ModuleType:
@@ -85,6 +92,7 @@ class Pipeline:
         self.store = store
         self.metrics = metrics
         self.client = UpstreamClient(CONNECT_TIMEOUT)
+        self.redactor = Redactor.for_providers(registry.providers.values())
 
     async def stop(self) -> None:
         await self.client.close()
@@ -158,7 +166,7 @@ class Pipeline:
         previous = req.extras.get("previous_response_id") if call.client_format == RESPONSES else None
         if not previous:
             return
-        stored = await self.store.get(str(previous)) if isinstance(previous, str) else None
+        stored = await self.store.get(previous, call.owner) if isinstance(previous, str) else None
         if stored is None:
             raise ir.GatewayError(404, f"Previous response with id '{previous}' not found.",
                                   code="previous_response_not_found", param="previous_response_id")
@@ -194,25 +202,32 @@ class Pipeline:
                                               provider.timeout)
         except TimeoutError:
             raise ir.GatewayError(504, f"provider {provider.name} did not answer in time", kind="timeout") from None
-        except UpstreamError as exc:
-            raise ir.GatewayError(502, f"provider {provider.name} is unreachable ({exc})") from None
+        except UpstreamError as exc:  # the address stays in the log, out of the client's answer
+            log.warning("provider %s is unreachable: %s", provider.name, exc)
+            raise ir.GatewayError(502, f"provider {provider.name} is unreachable") from None
         finally:
             call.upstream_wait += time.perf_counter() - waiting
-        if response.status >= 400:
-            raise await self._upstream_error(provider.format, response)
+        if response.status >= 300:
+            raise await self._upstream_error(provider, response)
         return response
 
-    async def _upstream_error(self, upstream_format: str, response: UpstreamResponse) -> ir.GatewayError:
+    async def _upstream_error(self, provider: Provider, response: UpstreamResponse) -> ir.GatewayError:
+        """The client's error for an upstream's non-2xx answer, configured secrets scrubbed out."""
+        if response.status < 400:
+            response.close()
+            return ir.GatewayError(502, f"provider {provider.name} answered with a redirect ({response.status}), "
+                                        "which the gateway does not follow")
         try:
-            raw = await response.read()
+            raw = self.redactor.raw(await response.read())  # before parsing, which may cut a key in half
         except (UpstreamError, TimeoutError):
             raw = b""
         finally:
             response.release()
         try:
-            error: ir.GatewayError = FORMAT_MODULES[upstream_format].parse_error(response.status, raw)
+            error: ir.GatewayError = FORMAT_MODULES[provider.format].parse_error(response.status, raw)
         except Exception:
             error = ir.GatewayError(response.status, raw[:500].decode("utf-8", "replace") or response.reason or "")
+        self.redactor.error(error)  # again, for a key the body wrote with JSON escapes
         header_delay = retry_after_seconds(response.headers.get("retry-after"))
         if header_delay is not None:
             error.retry_after = header_delay
@@ -224,7 +239,7 @@ class Pipeline:
         body = call.body
         if call.client_format != "gemini":
             body = {**body, "model": candidate.route.model}
-        response = await self._open(candidate, orjson.dumps(body), call.stream, call)
+        response = await self._open(candidate, _encoded(body), call.stream, call)
         if not call.stream:
             raw = await _read_body(response, candidate.route.provider.name, call)
             self._count_usage_of_body(call, candidate, raw)
@@ -238,6 +253,8 @@ class Pipeline:
         try:
             async for chunk in response.chunks():
                 sniffer.feed(chunk)
+                if _opens_error_event(chunk):
+                    chunk = self.redactor.raw(chunk)
                 yield chunk
             complete = True
         except (UpstreamError, TimeoutError):
@@ -272,7 +289,7 @@ class Pipeline:
         else:
             names = frozenset()
         body = provider.adapt_body(upstream.render_request(lowered, candidate.route.model), req)
-        response = await self._open(candidate, orjson.dumps(body), req.stream, call)
+        response = await self._open(candidate, _encoded(body), req.stream, call)
         response_id = ir.new_id("resp_") if call.client_format == RESPONSES else None
         if not req.stream:
             resp = await self._read_whole(upstream, response, provider.name, call)
@@ -283,8 +300,8 @@ class Pipeline:
                 resp.id = response_id
             self.metrics.finished(provider.name, call.model, resp.usage)
             rendered = call.fmt.render_response(resp, req)
-            await self._remember(call, resp, rendered)
-            return JsonReply(200, rendered)
+            unkept = await self._remember(call, resp, rendered)
+            return error_reply(call.client_format, unkept) if unkept else JsonReply(200, rendered)
         batches = _decode(upstream, response)
         if names:
             batches = _raise_custom_calls(batches, custom_tools.CallRaiser(names))
@@ -305,7 +322,9 @@ class Pipeline:
     async def _encode(self, call: Call, candidate: Candidate, batches: AsyncIterator[list[ir.Event]],
                       response_id: str | None, encoder: Any) -> AsyncIterator[bytes]:
         """Client bytes for each batch of events: one write per upstream read,
-        not one per event (a write is a system call)."""
+        not one per event (a write is a system call). A stored response is
+        committed before its completion event goes out, so a client that has
+        seen it complete can continue from it on any worker, even after a crash."""
         req = call.request
         assert req is not None
         storing = response_id is not None and req.extras.get("store") is not False
@@ -314,14 +333,21 @@ class Pipeline:
         failed = False
         try:
             async for batch in batches:
-                out = []
+                out: list[bytes] = []
                 for event in batch:
                     if isinstance(event, ir.StreamStart):
                         event = ir.StreamStart(response_id or event.id, call.model, event.usage)
-                    elif isinstance(event, ir.Finish):
-                        usage = event.usage
+                    elif isinstance(event, ir.StreamError):
+                        self.redactor.error(event.error)
                     if collector is not None:
                         collector.feed(event)
+                    if isinstance(event, ir.Finish):
+                        usage = event.usage
+                        if collector is not None:
+                            if out:  # what came before the completion need not wait for the disk
+                                yield b"".join(out)
+                                out = []
+                            event = await self._commit(call, collector, event)
                     out.append(encoder.encode(event))
                     if isinstance(event, ir.StreamError):
                         failed = True
@@ -336,17 +362,28 @@ class Pipeline:
                 yield encoder.close()
         finally:
             self.metrics.finished(candidate.route.provider.name, call.model, usage)
-        if collector is not None and collector.finished and collector.error is None:
-            resp = collector.result()
-            await self._remember(call, resp, call.fmt.render_response(resp, req))
 
-    async def _remember(self, call: Call, resp: ir.Response, rendered: dict[str, Any]) -> None:
+    async def _commit(self, call: Call, collector: ir.Collector, finish: ir.Finish) -> ir.Finish | ir.StreamError:
+        """The event that ends the stream: the finish once the response is stored, else an error."""
+        resp = collector.result()
+        unkept = await self._remember(call, resp, call.fmt.render_response(resp, call.request))
+        return ir.StreamError(unkept) if unkept else finish
+
+    async def _remember(self, call: Call, resp: ir.Response, rendered: dict[str, Any]) -> ir.GatewayError | None:
+        """Stores a Responses answer the client may continue from; the error to
+        answer with instead when the store fails."""
         req = call.request
         if call.client_format != RESPONSES or req is None or req.extras.get("store") is False:
-            return
+            return None
         conversation = req.messages + [ir.Message("assistant", list(resp.parts))]
         own_input = len(req.messages) - len(call.history)
-        await self.store.put(StoredResponse(resp.id, conversation, own_input, rendered))
+        try:
+            await self.store.put(StoredResponse(resp.id, call.owner, conversation, own_input, rendered))
+        except StoreError as exc:
+            log.error("could not store response %s: %s", resp.id, exc)
+            return ir.GatewayError(500, "the response could not be stored, so it cannot be continued; try again",
+                                   kind="server")
+        return None
 
     async def _count_upstream(self, route: Route, url: str, req: ir.Request) -> int | None:
         provider = route.provider
@@ -366,6 +403,25 @@ class Pipeline:
             return provider.read_token_count(orjson.loads(raw))
         except Exception:
             return None
+
+
+def _opens_error_event(chunk: bytes) -> bool:
+    """Whether a streamed read starts with an error event (`event: error`,
+    `data: {"error"`, `response.failed`). Only its first bytes are looked at:
+    the key goes up in a header, so generated text cannot hold it, and an
+    upstream writes an error event on its own, so it starts a read."""
+    return chunk.find(b"rror", 0, _EVENT_HEAD) >= 0 or chunk.find(b"failed", 0, _EVENT_HEAD) >= 0
+
+
+def _encoded(body: dict[str, Any]) -> bytes:
+    """The upstream body. orjson reads what it cannot write (nesting past 254
+    levels): the failed encode is the check, so a normal body pays nothing."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError as exc:
+        if "recursion" in str(exc).lower():
+            raise ir.GatewayError(400, "the request body nests too deeply") from None
+        raise ir.GatewayError(400, f"the request body cannot be sent upstream: {exc}") from None
 
 
 async def _read_body(response: UpstreamResponse, provider: str, call: Call) -> bytes:
