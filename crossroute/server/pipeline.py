@@ -180,9 +180,9 @@ class Pipeline:
         for candidate in self.pool.candidates(routes):
             served.provider, served.account = candidate.route.provider.name, candidate.account_id
             if log.isEnabledFor(logging.DEBUG):
+                how = "passthrough" if attempt == self._passthrough else "translated"
                 log.debug("%s -> %s/%s (%s), account %s", field_value(call.model), served.provider,
-                          field_value(candidate.route.model), "passthrough" if attempt == self._passthrough else "translated",
-                          served.account)
+                          field_value(candidate.route.model), how, served.account)
             try:
                 reply: Reply = await attempt(call, candidate)
             except ir.GatewayError as error:
@@ -191,7 +191,8 @@ class Pipeline:
                 if not worth_another_candidate(error):
                     break
                 self.pool.failed(candidate, error)
-                log.debug("account %s answered %d: trying the next candidate", served.account, error.status)
+                log.debug("account %s failed with %d: on to the next candidate, if any", served.account,
+                          error.status)
                 continue
             self.pool.succeeded(candidate)
             return reply
@@ -207,7 +208,7 @@ class Pipeline:
         try:
             response = await self.client.post(url, body, headers, provider.timeout)
         except TimeoutError:
-            _warn(candidate, url, f"no answer within {provider.timeout:g} s")
+            _warn(candidate, url, "timed out (connecting, or waiting for the answer's head)")
             raise ir.GatewayError(504, f"provider {provider.name} did not answer in time", kind="timeout") from None
         except UpstreamError as exc:
             _warn(candidate, url, str(exc))
@@ -216,7 +217,10 @@ class Pipeline:
             call.upstream_wait += time.perf_counter() - waiting
         if response.status >= 400:
             error = await self._upstream_error(provider.format, response)
-            _warn(candidate, url, f"HTTP {response.status} ({error.kind})")
+            if worth_another_candidate(error):  # the account's or the provider's trouble, not the request's
+                _warn(candidate, url, f"HTTP {response.status} ({error.kind})")
+            else:
+                log.debug("account %s refused the request: %d (%s)", candidate.account_id, error.status, error.kind)
             raise error
         return response
 
@@ -277,8 +281,8 @@ class Pipeline:
         self.metrics.finished(candidate.route.provider.name, call.model, usage)
         if log.isEnabledFor(logging.DEBUG):
             tokens_used = f"{usage.input_tokens} in, {usage.output_tokens} out" if usage else "no usage reported"
-            log.debug("%s %s finished on account %s: %s", "stream" if call.stream else "answer", field_value(call.model),
-                      candidate.account_id, tokens_used)
+            log.debug("%s %s finished on account %s: %s", "stream" if call.stream else "answer",
+                      field_value(call.model), candidate.account_id, tokens_used)
 
     def _stream_headers(self, call: Call) -> dict[str, str]:
         return {"x-accel-buffering": "no"}
@@ -323,7 +327,8 @@ class Pipeline:
             resp: ir.Response = upstream.parse_response(orjson.loads(raw))
         except Exception:
             _warn(candidate, None, "an answer that could not be read")
-            raise ir.GatewayError(502, f"provider {candidate.route.provider.name} sent an answer that could not be read") from None
+            name = candidate.route.provider.name
+            raise ir.GatewayError(502, f"provider {name} sent an answer that could not be read") from None
         return resp
 
     async def _encode(self, call: Call, candidate: Candidate, batches: AsyncIterator[list[ir.Event]],

@@ -230,7 +230,8 @@ class HttpConnection(asyncio.Protocol):
         head = b"%s%scontent-length: %d\r\n%s\r\n" % (self._status(status), headers, len(body), self._connection())
         self._flush()
         data = head if self.head_only else head + body
-        self.sent_status, self.sent_bytes, self.first_byte_at = status, self.sent_bytes + len(data), time.perf_counter()
+        self.sent_status, self.first_byte_at = status, time.perf_counter()
+        self.sent_bytes += len(data)
         self.transport.write(data)
 
     def start_stream(self, status: int, headers: bytes) -> None:
