@@ -13,6 +13,7 @@ import orjson
 from crossroute import __version__, ir
 from crossroute.config import Config
 from crossroute.formats import FORMAT_MODULES
+from crossroute.logs import refused_key
 from crossroute.providers import KINDS
 from crossroute.routing import AccountPool, ModelRegistry
 from crossroute.server.http import HttpRequest, JsonReply, Reply
@@ -85,6 +86,7 @@ class Gateway:
         if path == "/health":
             return JsonReply(200, {"status": "ok", "version": __version__, "uptime_s": round(time.time() - self.started)})
         if not self._authorized(request):
+            refused_key(request.method, request.path, _presented_key(request) is not None)
             return error_reply(client_format, ir.GatewayError(401, "missing or invalid API key for this gateway",
                                                               code="invalid_api_key"))
         try:
@@ -146,7 +148,8 @@ class Gateway:
         if not isinstance(model, str) or not model:
             raise ir.GatewayError(400, "`model` is required and must be a string", param="model")
         stream = body.get("stream", False)
-        return Call(client_format, body, request.headers, model, stream is True, started=started)
+        return Call(client_format, body, request.headers, model, stream is True, started=started,
+                    served=request.served)
 
     async def _generate(self, request: HttpRequest, client_format: str) -> Reply:
         return await self.pipeline.generate(self._call(request, client_format))
@@ -170,13 +173,15 @@ class Gateway:
         body = self._body(request)
         if action == "countTokens":
             inner = body.get("generateContentRequest")
-            call = Call("gemini", inner if isinstance(inner, dict) else body, request.headers, model, False)
+            call = Call("gemini", inner if isinstance(inner, dict) else body, request.headers, model, False,
+                        served=request.served)
             return JsonReply(200, {"totalTokens": await self.pipeline.count_tokens(call)})
         if action not in _GEMINI_ACTIONS:
             raise ir.GatewayError(404, f"unknown Gemini action {action!r}", kind="not_found")
         stream = _GEMINI_ACTIONS[action]
         sse = request.query.get("alt") == "sse"
-        call = Call("gemini", body, request.headers, model, stream, sse or not stream, started=started)
+        call = Call("gemini", body, request.headers, model, stream, sse or not stream, started=started,
+                    served=request.served)
         return await self.pipeline.generate(call)
 
     # ------------------------------------------------------------ model lists
