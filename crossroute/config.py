@@ -80,6 +80,8 @@ class ServerConfig(_Strict):
     allow_unauthenticated_remote: bool = False
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     workers: int | None = Field(default=None, ge=1)
+    access_log: bool = True  # one line per request on stderr, at any --log-level
+    log_format: Literal["text", "json"] = "text"
     # Limits on what a client may send (defaults like nginx's).
     head_timeout_seconds: float = Field(default=60.0, gt=0)  # first byte of a request to the end of its head
     body_timeout_seconds: float = Field(default=60.0, gt=0)  # longest pause between two reads of a body

@@ -16,6 +16,7 @@ import httpx2 as httpx
 import orjson
 import pytest
 
+from crossroute import logs
 from crossroute.providers.redaction import Redactor, header_secrets
 from tests.conftest import CLIENT_KEY, MODELS
 from tests.gateway_runner import RunningGateway, free_port
@@ -225,7 +226,9 @@ def test_an_unreachable_provider_is_named_without_its_address(client: str, unrea
 
 
 def test_the_log_keeps_the_address_of_an_unreachable_provider(unreachable_port: int, echo_gateway: RunningGateway,
-                                                              caplog: pytest.LogCaptureFixture) -> None:
+                                                              caplog: pytest.LogCaptureFixture,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logs, "_throttle", logs.Throttle())  # earlier tests' warnings would hold this one back
     with caplog.at_level("WARNING", logger="crossroute"):
         ask(echo_gateway, "openai", "dead-model")
     assert any(f"127.0.0.1:{unreachable_port}" in record.getMessage() for record in caplog.records)

@@ -13,6 +13,7 @@ import orjson
 from crossroute import __version__, ir
 from crossroute.config import LOOPBACK_HOSTS, Config
 from crossroute.formats import FORMAT_MODULES
+from crossroute.logs import refused_key
 from crossroute.providers import KINDS
 from crossroute.routing import AccountPool, ModelRegistry
 from crossroute.server.http import HttpRequest, JsonReply, Reply
@@ -107,6 +108,7 @@ class Gateway:
         if method == "OPTIONS" and origin is not None:
             return None  # a CORS preflight carries no key
         if self._keys and not self._authorized(headers, query):
+            refused_key(method, path, _presented_key(headers, query) is not None)
             return self._refusal(path, origin, 401, "missing or invalid API key for this gateway", "invalid_api_key")
         if method == "POST" and not _is_json(headers.get("content-type")):
             return self._refusal(path, origin, 415, "the request body must be JSON (Content-Type: application/json)",
@@ -203,7 +205,8 @@ class Gateway:
         if not isinstance(model, str) or not model:
             raise ir.GatewayError(400, "`model` is required and must be a string", param="model")
         stream = body.get("stream", False)
-        return Call(client_format, body, request.headers, model, stream is True, started=started)
+        return Call(client_format, body, request.headers, model, stream is True, started=started,
+                    served=request.served)
 
     async def _generate(self, request: HttpRequest, client_format: str) -> Reply:
         return await self.pipeline.generate(self._call(request, client_format))
@@ -227,13 +230,15 @@ class Gateway:
         body = self._body(request)
         if action == "countTokens":
             inner = body.get("generateContentRequest")
-            call = Call("gemini", inner if isinstance(inner, dict) else body, request.headers, model, False)
+            call = Call("gemini", inner if isinstance(inner, dict) else body, request.headers, model, False,
+                        served=request.served)
             return JsonReply(200, {"totalTokens": await self.pipeline.count_tokens(call)})
         if action not in _GEMINI_ACTIONS:
             raise ir.GatewayError(404, f"unknown Gemini action {action!r}", kind="not_found")
         stream = _GEMINI_ACTIONS[action]
         sse = request.query.get("alt") == "sse"
-        call = Call("gemini", body, request.headers, model, stream, sse or not stream, started=started)
+        call = Call("gemini", body, request.headers, model, stream, sse or not stream, started=started,
+                    served=request.served)
         return await self.pipeline.generate(call)
 
     # ------------------------------------------------------------ model lists

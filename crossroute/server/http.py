@@ -15,6 +15,15 @@ if TYPE_CHECKING:
 
 
 @dataclass(slots=True)
+class Served:
+    """Where a request went, for its access line; filled in by the pipeline."""
+
+    model: str = ""
+    provider: str = ""
+    account: str = ""  # the account id (`provider#index`), never the key
+
+
+@dataclass(slots=True)
 class HttpRequest:
     method: str
     path: str
@@ -24,6 +33,7 @@ class HttpRequest:
     keep_alive: bool = True
     http10: bool = False
     admitted: bool = False  # the server already had the app admit its head
+    served: Served = field(default_factory=Served)
 
 
 def _header_lines(headers: dict[str, str], content_type: str) -> bytes:

@@ -20,21 +20,22 @@ import orjson
 
 from crossroute import custom_tools, ir, tokens
 from crossroute.formats import FORMAT_MODULES
+from crossroute.logs import field_value, upstream_failed
 from crossroute.providers import Provider
 from crossroute.providers.redaction import Redactor
 from crossroute.routing import AccountPool, Candidate, ModelRegistry, Route, worth_another_candidate
-from crossroute.server.http import JsonReply, Reply, StreamReply
+from crossroute.server.http import JsonReply, Reply, Served, StreamReply
 from crossroute.server.metrics import Metrics
 from crossroute.state.responses import KEYLESS, ResponseStore, StoredResponse, StoreError
-from crossroute.upstream_http import UpstreamClient, UpstreamError, UpstreamResponse
+from crossroute.upstream_http import UpstreamClient, UpstreamError, UpstreamResponse, split_url
 from crossroute.usage_sniffer import UsageSniffer, usage_in
-
-log = logging.getLogger("crossroute")
 
 RESPONSES = "openai-responses"
 CONNECT_TIMEOUT = 15.0
 COUNT_TIMEOUT = 30.0  # a token count is a courtesy: past this, the local estimate
 _EVENT_HEAD = 48  # how far into a streamed read an error event's name is looked for
+
+log = logging.getLogger("crossroute.routing")  # which provider and account served, and why not another
 
 
 @dataclass(slots=True)
@@ -52,6 +53,7 @@ class Call:
     started: float = field(default_factory=time.perf_counter)
     upstream_wait: float = 0.0  # seconds spent waiting on the provider, left out of Server-Timing
     owner: str = KEYLESS  # whose stored responses a Responses call reads and writes (set by the app)
+    served: Served = field(default_factory=Served)  # the access line's record, shared with the HttpRequest
 
     @property
     def fmt(self) -> ModuleType:
@@ -105,6 +107,7 @@ class Pipeline:
         return reply
 
     async def _generate(self, call: Call) -> Reply:
+        call.served.model = call.model
         try:
             routes = self._routes(call.model)
             if self._can_pass_through(call, routes):
@@ -117,6 +120,7 @@ class Pipeline:
 
     async def count_tokens(self, call: Call) -> int:
         """The provider's own count where it has an endpoint, else the local estimate."""
+        call.served.model = call.model
         req = self._parse(call, count_only=True)
         for route in self._routes(call.model):
             url = route.provider.count_tokens_url(route.model)
@@ -177,7 +181,13 @@ class Pipeline:
         """Try accounts in order until one answers; errors another account
         would not have (bad request) go straight back to the client."""
         last_error: ir.GatewayError | None = None
+        served = call.served
         for candidate in self.pool.candidates(routes):
+            served.provider, served.account = candidate.route.provider.name, candidate.account_id
+            if log.isEnabledFor(logging.DEBUG):
+                how = "passthrough" if attempt == self._passthrough else "translated"
+                log.debug("%s -> %s/%s (%s), account %s", field_value(call.model), served.provider,
+                          field_value(candidate.route.model), how, served.account)
             try:
                 reply: Reply = await attempt(call, candidate)
             except ir.GatewayError as error:
@@ -186,6 +196,8 @@ class Pipeline:
                 if not worth_another_candidate(error):
                     break
                 self.pool.failed(candidate, error)
+                log.debug("account %s failed with %d: on to the next candidate, if any", served.account,
+                          error.status)
                 continue
             self.pool.succeeded(candidate)
             return reply
@@ -196,19 +208,25 @@ class Pipeline:
         provider = candidate.route.provider
         same_format = provider.format == call.client_format
         headers = provider.headers(candidate.key, call.headers if same_format else None)
+        url = provider.url(candidate.route.model, stream)
         waiting = time.perf_counter()
         try:
-            response = await self.client.post(provider.url(candidate.route.model, stream), body, headers,
-                                              provider.timeout)
+            response = await self.client.post(url, body, headers, provider.timeout)
         except TimeoutError:
+            _warn(candidate, url, "timed out (connecting, or waiting for the answer's head)")
             raise ir.GatewayError(504, f"provider {provider.name} did not answer in time", kind="timeout") from None
         except UpstreamError as exc:  # the address stays in the log, out of the client's answer
-            log.warning("provider %s is unreachable: %s", provider.name, exc)
+            _warn(candidate, url, str(exc))
             raise ir.GatewayError(502, f"provider {provider.name} is unreachable") from None
         finally:
             call.upstream_wait += time.perf_counter() - waiting
         if response.status >= 300:
-            raise await self._upstream_error(provider, response)
+            error = await self._upstream_error(provider, response)
+            if worth_another_candidate(error):  # the account's or the provider's trouble, not the request's
+                _warn(candidate, url, f"HTTP {response.status} ({error.kind})")
+            else:
+                log.debug("account %s refused the request: %d (%s)", candidate.account_id, error.status, error.kind)
+            raise error
         return response
 
     async def _upstream_error(self, provider: Provider, response: UpstreamResponse) -> ir.GatewayError:
@@ -241,7 +259,7 @@ class Pipeline:
             body = {**body, "model": candidate.route.model}
         response = await self._open(candidate, _encoded(body), call.stream, call)
         if not call.stream:
-            raw = await _read_body(response, candidate.route.provider.name, call)
+            raw = await _read_body(response, candidate, call)
             self._count_usage_of_body(call, candidate, raw)
             return JsonReply(response.status, raw)
         return StreamReply(response.status, self._relay(call, candidate, response), self._stream_headers(call),
@@ -257,20 +275,28 @@ class Pipeline:
                     chunk = self.redactor.raw(chunk)
                 yield chunk
             complete = True
-        except (UpstreamError, TimeoutError):
+        except (UpstreamError, TimeoutError) as exc:
+            _warn(candidate, None, f"the stream broke: {_reason(exc)}")
             encoder = call.fmt.StreamEncoder(ir.Request(model=call.model))
             yield encoder.encode(ir.StreamError(ir.GatewayError(502, "the upstream connection broke mid-stream")))
             yield encoder.close()
         finally:
             _let_go(response, complete)
-            self.metrics.finished(candidate.route.provider.name, call.model, sniffer.close())
+            self._finished(call, candidate, sniffer.close())
 
     def _count_usage_of_body(self, call: Call, candidate: Candidate, raw: bytes) -> None:
         try:
             usage = usage_in(orjson.loads(raw))
         except orjson.JSONDecodeError:
             usage = None
+        self._finished(call, candidate, usage)
+
+    def _finished(self, call: Call, candidate: Candidate, usage: ir.Usage | None) -> None:
         self.metrics.finished(candidate.route.provider.name, call.model, usage)
+        if log.isEnabledFor(logging.DEBUG):
+            tokens_used = f"{usage.input_tokens} in, {usage.output_tokens} out" if usage else "no usage reported"
+            log.debug("%s %s finished on account %s: %s", "stream" if call.stream else "answer",
+                      field_value(call.model), candidate.account_id, tokens_used)
 
     def _stream_headers(self, call: Call) -> dict[str, str]:
         return {"x-accel-buffering": "no"}
@@ -292,17 +318,17 @@ class Pipeline:
         response = await self._open(candidate, _encoded(body), req.stream, call)
         response_id = ir.new_id("resp_") if call.client_format == RESPONSES else None
         if not req.stream:
-            resp = await self._read_whole(upstream, response, provider.name, call)
+            resp = await self._read_whole(upstream, response, candidate, call)
             if names:
                 custom_tools.raise_response(resp, names)
             resp.model = call.model
             if response_id:
                 resp.id = response_id
-            self.metrics.finished(provider.name, call.model, resp.usage)
+            self._finished(call, candidate, resp.usage)
             rendered = call.fmt.render_response(resp, req)
             unkept = await self._remember(call, resp, rendered)
             return error_reply(call.client_format, unkept) if unkept else JsonReply(200, rendered)
-        batches = _decode(upstream, response)
+        batches = _decode(upstream, response, candidate)
         if names:
             batches = _raise_custom_calls(batches, custom_tools.CallRaiser(names))
         encoder = call.fmt.StreamEncoder(req, **({} if call.gemini_sse else {"sse": False}))
@@ -310,13 +336,15 @@ class Pipeline:
                            "application/json" if not call.gemini_sse else "text/event-stream",
                            abort=lambda: _shutdown_ending(encoder))
 
-    async def _read_whole(self, upstream: ModuleType, response: UpstreamResponse, provider: str,
+    async def _read_whole(self, upstream: ModuleType, response: UpstreamResponse, candidate: Candidate,
                           call: Call) -> ir.Response:
-        raw = await _read_body(response, provider, call)
+        raw = await _read_body(response, candidate, call)
         try:
             resp: ir.Response = upstream.parse_response(orjson.loads(raw))
         except Exception:
-            raise ir.GatewayError(502, f"provider {provider} sent an answer that could not be read") from None
+            _warn(candidate, None, "an answer that could not be read")
+            name = candidate.route.provider.name
+            raise ir.GatewayError(502, f"provider {name} sent an answer that could not be read") from None
         return resp
 
     async def _encode(self, call: Call, candidate: Candidate, batches: AsyncIterator[list[ir.Event]],
@@ -361,7 +389,7 @@ class Pipeline:
             else:
                 yield encoder.close()
         finally:
-            self.metrics.finished(candidate.route.provider.name, call.model, usage)
+            self._finished(call, candidate, usage)
 
     async def _commit(self, call: Call, collector: ir.Collector, finish: ir.Finish) -> ir.Finish | ir.StreamError:
         """The event that ends the stream: the finish once the response is stored, else an error."""
@@ -424,18 +452,20 @@ def _encoded(body: dict[str, Any]) -> bytes:
         raise ir.GatewayError(400, f"the request body cannot be sent upstream: {exc}") from None
 
 
-async def _read_body(response: UpstreamResponse, provider: str, call: Call) -> bytes:
+async def _read_body(response: UpstreamResponse, candidate: Candidate, call: Call) -> bytes:
     waiting = time.perf_counter()
     try:
         return await response.read()
-    except (UpstreamError, TimeoutError):
-        raise ir.GatewayError(502, f"provider {provider} broke the connection") from None
+    except (UpstreamError, TimeoutError) as exc:
+        _warn(candidate, None, f"the answer broke off: {_reason(exc)}")
+        raise ir.GatewayError(502, f"provider {candidate.route.provider.name} broke the connection") from None
     finally:
         response.release()
         call.upstream_wait += time.perf_counter() - waiting
 
 
-async def _decode(upstream: ModuleType, response: UpstreamResponse) -> AsyncIterator[list[ir.Event]]:
+async def _decode(upstream: ModuleType, response: UpstreamResponse,
+                  candidate: Candidate) -> AsyncIterator[list[ir.Event]]:
     """The upstream's events, one batch per network read."""
     decoder = upstream.StreamDecoder()
     complete = False
@@ -446,7 +476,8 @@ async def _decode(upstream: ModuleType, response: UpstreamResponse) -> AsyncIter
                 yield events
         complete = True
         yield decoder.close()
-    except (UpstreamError, TimeoutError):
+    except (UpstreamError, TimeoutError) as exc:
+        _warn(candidate, None, f"the stream broke: {_reason(exc)}")
         yield [ir.StreamError(ir.GatewayError(502, "the upstream connection broke mid-stream"))]
     finally:
         _let_go(response, complete)
@@ -472,3 +503,19 @@ def _let_go(response: UpstreamResponse, complete: bool) -> None:
         response.release()
     else:
         response.close()
+
+
+def _warn(candidate: Candidate, url: str | None, reason: str) -> None:
+    """An upstream failure for the log: provider, account id and address (the
+    client's error names only the provider)."""
+    provider = candidate.route.provider
+    try:
+        origin = split_url(url or provider.base_url)[0]
+        address = f"{origin.host}:{origin.port}"
+    except UpstreamError:
+        address = "an invalid base_url"
+    upstream_failed(provider.name, candidate.account_id, address, reason)
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, UpstreamError) else "no data in time"

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import math
 import socket
+import time
 from collections import deque
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -25,6 +26,7 @@ from urllib.parse import parse_qsl, unquote
 
 import httptools
 
+from crossroute.server import access_log
 from crossroute.server.http import HttpRequest
 
 if TYPE_CHECKING:
@@ -142,6 +144,8 @@ class HttpConnection(asyncio.Protocol):
         self.backlog = b""  # read but not parsed yet: parsing paused for back-pressure
         self.drained: asyncio.Future[None] | None = None
         self.unsent: list[bytes] = []
+        self.peer = "-"
+        self.sent_status, self.sent_bytes, self.first_byte_at = 0, 0, 0.0  # of the reply being written
         self.reading = True  # False once the rest of what the client sends is to be ignored
         # the request being read
         self.receiving = False  # from its first byte to its end
@@ -172,6 +176,7 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.peer = access_log.peer_of(transport)
         self.connections.open.add(self)
         self.deadline = self.loop.time() + self.limits.keep_alive
 
@@ -258,6 +263,7 @@ class HttpConnection(asyncio.Protocol):
         self.receiving = self.in_head = True
         self.counted = False
         self.head_size = self.header_count = self._url_size = self._size = 0
+        self._method = ""
         self._url = []
         self._headers = {}
         self._body = []
@@ -364,6 +370,7 @@ class HttpConnection(asyncio.Protocol):
             self.chunked, self.head_only = not item.http10, item.method == "HEAD"
         else:
             self.keep_alive, self.chunked, self.head_only = False, True, False
+        started = access_log.begin(self)
         reply = None
         try:
             if self.write_paused:  # the client reads none of the replies so far: no more until it does
@@ -378,12 +385,24 @@ class HttpConnection(asyncio.Protocol):
         except Exception as exc:  # the handler answers its own errors; this is the last line
             log.error("unexpected %s while answering a request", type(exc).__name__)
             self.closing = True
+        finally:
+            access_log.record(self, item, started)
         if not self.keep_alive or self.closing or (not self.reading and not self.queue):
             self.close()  # a refusal still queued goes out first, and closes after itself
         self._next()
 
     def _reject(self, status: int, message: str = "") -> None:
-        self._reject_with(self.app.refuse(status, b"".join(self._url)[:self.limits.max_url_bytes], message))
+        self._reject_with(self.app.refuse(status, self.raw_url(), message))
+
+    def raw_url(self) -> bytes:
+        """The request target read so far (up to the URL cap)."""
+        return b"".join(self._url)[:self.limits.max_url_bytes]
+
+    def refused_target(self) -> tuple[str, str]:
+        """Method and path of the request a refusal answers, as far as they were read."""
+        if self._method:  # its head was read: refused by the app, or for its body
+            return self._method, self._path
+        return "-", unquote(self.raw_url().decode("latin-1").partition("?")[0])
 
     def _reject_with(self, reply: Reply) -> None:
         """Answer a request that cannot be read and close the connection: the
@@ -427,12 +446,16 @@ class HttpConnection(asyncio.Protocol):
             return
         head = b"%s%scontent-length: %d\r\n%s\r\n" % (self._status(status), headers, len(body), self._connection())
         self.flush()
-        self.transport.write(head if self.head_only else head + body)
+        data = head if self.head_only else head + body
+        self.sent_status, self.first_byte_at = status, time.perf_counter()
+        self.sent_bytes += len(data)
+        self.transport.write(data)
 
     def start_stream(self, status: int, headers: bytes) -> None:
         if self.transport is None:
             return
         framing = b"transfer-encoding: chunked\r\n" if self.chunked else b""
+        self.sent_status, self.first_byte_at = status, time.perf_counter()
         if not self.chunked:
             self.keep_alive = False  # HTTP/1.0: the end of the body is the end of the connection
         self._write_soon(b"%s%s%s%s\r\n" % (self._status(status), headers, framing, self._connection()))
@@ -452,6 +475,7 @@ class HttpConnection(asyncio.Protocol):
         if not self.unsent:
             self.loop.call_soon(self.flush)
         self.unsent.append(data)
+        self.sent_bytes += len(data)
 
     def flush(self) -> None:
         if self.unsent and self.transport is not None:
