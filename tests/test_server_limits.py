@@ -82,8 +82,8 @@ def test_a_body_that_keeps_coming_is_not_cut_off(limited: RunningGateway, clean_
     body = chat("x")
     with connect(limited) as sock:
         sock.sendall(request("POST", "/v1/chat/completions", headers={"Content-Length": str(len(body))}))
-        for start in range(0, len(body), len(body) // 4 + 1):  # 4 pieces over ~2.4 s, past the 1 s limit in all
-            time.sleep(0.6)
+        for start in range(0, len(body), len(body) // 4 + 1):  # 4 pieces over ~1.6 s, past the 1 s limit in all
+            time.sleep(0.4)
             sock.sendall(body[start:start + len(body) // 4 + 1])
         response, payload = read_response(_SharedFile(sock))
     assert response.status == 200
@@ -243,6 +243,20 @@ def test_any_host_name_with_keys(gateway: RunningGateway) -> None:
     response = httpx.get(gateway.url + "/v1/models", headers={"host": "gateway.example.com",
                                                               "authorization": f"Bearer {CLIENT_KEY}"})
     assert response.status_code == 200
+
+
+def test_over_the_cap_with_nothing_to_evict_a_connection_gets_a_short_503(fake: FakeUpstream, tmp_path: Path) -> None:
+    config = gateway_config(fake.url)
+    config["server"]["max_connections"] = 1
+    fake.script(Turn(text="kept", delay=1.0))
+    with RunningGateway(config, tmp_path / "s.db") as gw, connect(gw) as busy:
+        busy.sendall(request("POST", "/v1/chat/completions", chat("x")))  # being answered: not evicted
+        time.sleep(0.3)
+        with connect(gw) as extra:
+            assert extra.recv(200).startswith(b"HTTP/1.1 503 ")
+        _, payload = read_response(_SharedFile(busy))
+    assert orjson.loads(payload)["choices"][0]["message"]["content"] == "kept"
+    fake.clear()
 
 
 # ---------------------------------------------------------------- processes: the connection cap, back-pressure
