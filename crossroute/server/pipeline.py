@@ -22,8 +22,9 @@ from crossroute.formats import FORMAT_MODULES
 from crossroute.routing import AccountPool, Candidate, ModelRegistry, Route, worth_another_candidate
 from crossroute.server.http import JsonReply, Reply, StreamReply
 from crossroute.server.metrics import Metrics
+from crossroute.sse import EventTooLarge
 from crossroute.state.responses import ResponseStore, StoredResponse
-from crossroute.upstream_http import UpstreamClient, UpstreamError, UpstreamResponse
+from crossroute.upstream_http import UpstreamClient, UpstreamError, UpstreamLimit, UpstreamResponse
 from crossroute.usage_sniffer import UsageSniffer, usage_in
 
 RESPONSES = "openai-responses"
@@ -191,9 +192,11 @@ class Pipeline:
         waiting = time.perf_counter()
         try:
             response = await self.client.post(provider.url(candidate.route.model, stream), body, headers,
-                                              provider.timeout)
+                                              provider.timeout, provider.config.proxy)
         except TimeoutError:
             raise ir.GatewayError(504, f"provider {provider.name} did not answer in time", kind="timeout") from None
+        except UpstreamLimit as exc:
+            raise ir.GatewayError(502, f"provider {provider.name} {exc}") from None
         except UpstreamError as exc:
             raise ir.GatewayError(502, f"provider {provider.name} is unreachable ({exc})") from None
         finally:
@@ -239,9 +242,9 @@ class Pipeline:
                 sniffer.feed(chunk)
                 yield chunk
             complete = True
-        except (UpstreamError, TimeoutError):
+        except (UpstreamError, TimeoutError) as exc:
             encoder = call.fmt.StreamEncoder(ir.Request(model=call.model))
-            yield encoder.encode(ir.StreamError(ir.GatewayError(502, "the upstream connection broke mid-stream")))
+            yield encoder.encode(ir.StreamError(_broken_stream(candidate.route.provider.name, exc)))
             yield encoder.close()
         finally:
             _let_go(response, complete)
@@ -284,7 +287,7 @@ class Pipeline:
             rendered = call.fmt.render_response(resp, req)
             await self._remember(call, resp, rendered)
             return JsonReply(200, rendered)
-        batches = _decode(upstream, response)
+        batches = _decode(upstream, response, provider.name)
         if names:
             batches = _raise_custom_calls(batches, custom_tools.CallRaiser(names))
         return StreamReply(200, self._encode(call, candidate, batches, response_id), self._stream_headers(call),
@@ -355,7 +358,8 @@ class Pipeline:
             body = provider.count_tokens_body(rendered, route.model)
             key = (provider.config.api_keys or [""])[0]
             async with asyncio.timeout(COUNT_TIMEOUT):
-                response = await self.client.post(url, orjson.dumps(body), provider.headers(key))
+                response = await self.client.post(url, orjson.dumps(body), provider.headers(key),
+                                                  proxy=provider.config.proxy)
                 try:
                     raw = await response.read()
                 finally:
@@ -371,6 +375,8 @@ async def _read_body(response: UpstreamResponse, provider: str, call: Call) -> b
     waiting = time.perf_counter()
     try:
         return await response.read()
+    except UpstreamLimit as exc:
+        raise ir.GatewayError(502, f"provider {provider} {exc}") from None
     except (UpstreamError, TimeoutError):
         raise ir.GatewayError(502, f"provider {provider} broke the connection") from None
     finally:
@@ -378,7 +384,7 @@ async def _read_body(response: UpstreamResponse, provider: str, call: Call) -> b
         call.upstream_wait += time.perf_counter() - waiting
 
 
-async def _decode(upstream: ModuleType, response: UpstreamResponse) -> AsyncIterator[list[ir.Event]]:
+async def _decode(upstream: ModuleType, response: UpstreamResponse, provider: str) -> AsyncIterator[list[ir.Event]]:
     """The upstream's events, one batch per network read."""
     decoder = upstream.StreamDecoder()
     complete = False
@@ -389,10 +395,17 @@ async def _decode(upstream: ModuleType, response: UpstreamResponse) -> AsyncIter
                 yield events
         complete = True
         yield decoder.close()
-    except (UpstreamError, TimeoutError):
-        yield [ir.StreamError(ir.GatewayError(502, "the upstream connection broke mid-stream"))]
+    except (UpstreamError, TimeoutError, EventTooLarge) as exc:
+        yield [ir.StreamError(_broken_stream(provider, exc))]
     finally:
         _let_go(response, complete)
+
+
+def _broken_stream(provider: str, exc: Exception) -> ir.GatewayError:
+    """The error event that ends a stream the upstream broke or overfilled."""
+    if isinstance(exc, UpstreamLimit | EventTooLarge):
+        return ir.GatewayError(502, f"provider {provider} {exc}")
+    return ir.GatewayError(502, "the upstream connection broke mid-stream")
 
 
 async def _raise_custom_calls(batches: AsyncIterator[list[ir.Event]],
