@@ -124,7 +124,7 @@ class UpstreamResponse:
         self._error: UpstreamError | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._inflate: zlib._Decompress | None = None
-        self._deflated: deque[bytes] = deque()  # compressed body not inflated yet: the reader is behind
+        self._deflated: deque[bytes] | None = None  # compressed body not inflated yet: the reader is behind
         self._inflated = 0
 
     # ------------------------------------------------------------ reading
@@ -192,12 +192,13 @@ class UpstreamResponse:
         encoding = self.headers.get("content-encoding", "").lower()
         if encoding in ("gzip", "deflate"):
             self._inflate = zlib.decompressobj(47)  # gzip or zlib framing, told apart by the header
+            self._deflated = deque()
         self._head_done = True
         self._wake()
 
     def _got_body(self, data: bytes) -> None:
         """Raises UpstreamError (inside the parser's callback) when the body cannot be taken."""
-        if self._inflate is not None:
+        if self._deflated is not None:
             self._deflated.append(data)
             if self._buffered <= _PAUSE_AT:
                 self._inflate_some()
@@ -207,9 +208,8 @@ class UpstreamResponse:
     def _inflate_some(self) -> None:
         """Inflate what is waiting, a step at a time, until a reader's worth is
         buffered (the rest waits, compressed, with the socket paused)."""
-        inflate = self._inflate
-        assert inflate is not None
-        waiting = self._deflated
+        inflate, waiting = self._inflate, self._deflated
+        assert inflate is not None and waiting is not None
         while waiting and self._buffered <= _PAUSE_AT:
             try:
                 plain = inflate.decompress(waiting[0], _INFLATE_STEP)
@@ -232,7 +232,7 @@ class UpstreamResponse:
         try:
             self._inflate_some()
         except UpstreamError as error:
-            self._deflated.clear()
+            self._deflated = deque()
             self._error = error
             self._conn.close()
 
@@ -284,7 +284,6 @@ class _Connection(asyncio.Protocol):
         self.in_head = False
         self.head: list[bytes] = []
         self.head_bytes = 0
-        self.headers_seen = 0
         self.quiet_bytes = 0  # bytes since the last body byte: trailers, chunk extensions
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -309,9 +308,10 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.answered = True
         if self.in_head:
-            data = self._head_so_far(data)
-            if not data:
-                return
+            if self.head or b"\r\n\r\n" not in data:  # the usual head comes whole, in one read
+                data = self._head_so_far(data)
+                if not data:
+                    return
         else:
             self.quiet_bytes += len(data)
         try:
@@ -351,14 +351,14 @@ class _Connection(asyncio.Protocol):
             self.response.reason = reason.decode("latin-1")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers_seen += 1
-        if self.headers_seen > MAX_HEADERS:
-            raise UpstreamLimit(f"sent more than {MAX_HEADERS} headers")
-        if self.response is not None and not self.response._head_done:  # trailers are not kept
+        # not counted here: the head cap bounds how many arrive, the dict keeps one per name
+        if self.response is not None:
             self.response.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         if self.response is not None:
+            if len(self.response.headers) > MAX_HEADERS:
+                raise UpstreamLimit(f"sent more than {MAX_HEADERS} headers")
             status = self.parser.get_status_code()
             if status >= 200:
                 self.in_head = False
@@ -385,7 +385,7 @@ class _Connection(asyncio.Protocol):
         self.uses += 1
         self.answered = False
         self.in_head = True
-        self.head_bytes = self.headers_seen = 0
+        self.head_bytes = 0
         self.response = UpstreamResponse(self, read_timeout)
         self.transport.write(request)
         return self.response
@@ -427,12 +427,12 @@ def _ends_head(data: bytes) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class _Target:
-    """A URL as the client sends it: the route, the request-target, and the
-    head lines a proxy needs (absolute-form and its credentials for http)."""
+    """A URL as the client sends it: the route and the start of the request
+    head (request line and host; for http through a proxy, the absolute form
+    and the proxy's credentials)."""
 
     route: Route
-    target: str
-    proxy_lines: str = ""
+    head: str
 
 
 class UpstreamClient:
@@ -443,7 +443,7 @@ class UpstreamClient:
         self.connect_timeout = connect_timeout
         self.proxies = ProxyEnvironment(os.environ if environ is None else environ)
         self._idle: dict[Route, list[_Connection]] = {}
-        self._targets: dict[tuple[str, str | None], _Target] = {}
+        self._targets: dict[str | tuple[str, str], _Target] = {}
         self._tls: ssl.SSLContext | None = None
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str],
@@ -453,8 +453,7 @@ class UpstreamClient:
         Raises UpstreamError (cannot connect, broken, over a cap) or TimeoutError."""
         found = self._target(url, proxy)
         route = found.route
-        head = [f"POST {found.target} HTTP/1.1\r\nhost: {route.origin.host_header}\r\ncontent-length: {len(body)}\r\n"
-                f"{found.proxy_lines}"]
+        head = [f"{found.head}content-length: {len(body)}\r\n"]
         head.extend(f"{name}: {value}\r\n" for name, value in headers.items())
         if "user-agent" not in headers:
             head.append(f"user-agent: {USER_AGENT}\r\n")
@@ -484,7 +483,7 @@ class UpstreamClient:
         self._idle.clear()
 
     def _target(self, url: str, proxy: str | None) -> _Target:
-        key = (url, proxy)
+        key = url if proxy is None else (url, proxy)
         found = self._targets.get(key)
         if found is None:
             found = self._resolve(url, proxy)
@@ -503,10 +502,11 @@ class UpstreamClient:
         except UnusableProxy as exc:
             raise UpstreamError(str(exc)) from None
         route = Route(origin, proxy)
+        host = f"host: {origin.host_header}\r\n"
         if proxy is None or origin.scheme == "https":  # https: a CONNECT tunnel, then the usual request
-            return _Target(route, target)
+            return _Target(route, f"POST {target} HTTP/1.1\r\n{host}")
         credentials = f"proxy-authorization: {proxy.authorization}\r\n" if proxy.authorization else ""
-        return _Target(route, f"http://{origin.host_header}{target}", credentials)
+        return _Target(route, f"POST http://{origin.host_header}{target} HTTP/1.1\r\n{host}{credentials}")
 
     def _pooled(self, route: Route) -> _Connection | None:
         conns = self._idle.get(route)
