@@ -473,7 +473,7 @@ class UpstreamClient:
                 raise
             if response.status == 407 and route.proxy is not None:  # from the proxy itself (http, absolute-form)
                 response.close()
-                raise UpstreamError("the proxy refused the request (407)")
+                raise UpstreamError("the proxy answered 407 to the request")
             return response
 
     async def close(self) -> None:

@@ -285,7 +285,7 @@ def test_a_proxy_that_refuses_is_a_502_naming_the_provider_not_the_proxy(
         reply = chat(gateway)
     assert reply.status_code == 502
     message = reply.json()["error"]["message"]
-    assert message.startswith("provider up ") and "proxy" in message and "407" in message
+    assert message.startswith("provider up is unreachable") and "the proxy answered 407" in message
     assert str(strict_proxy.port) not in reply.text and "wrong-secret" not in reply.text and "us@er" not in reply.text
 
 

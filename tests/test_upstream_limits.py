@@ -135,6 +135,29 @@ def test_an_endless_header_value_is_a_502_and_health_stays_answered(serve_bad) -
     assert upstream.cut_off.wait(10) and upstream.sent < 16 * MiB
 
 
+def test_a_head_sent_a_byte_at_a_time_times_out_while_health_answers(serve_bad, tmp_path: Path) -> None:
+    def answer(upstream: BadUpstream, sock: socket.socket) -> None:
+        upstream.send(sock, b"HTTP/1.1 200 OK\r\nx-slow: ")
+        for _ in range(1200):  # a minute at most
+            upstream.send(sock, b"a")
+            time.sleep(0.05)
+
+    upstream = BadUpstream(answer)
+    config = gateway_config(upstream)
+    config["providers"][0]["timeout"] = 1
+    with RunningGateway(config, tmp_path / "state.sqlite3") as gateway:
+        replies: list[httpx.Response] = []
+        caller = threading.Thread(target=lambda: replies.append(chat(gateway)))
+        caller.start()
+        assert upstream.writing.wait(10)
+        assert httpx.get(gateway.url + "/health", timeout=5).status_code == 200  # the upstream is still sending
+        caller.join(15)
+    upstream.stop()
+    assert replies and replies[0].status_code == 504  # the head within the read timeout, not a byte at a time forever
+    assert error_message(replies[0]) == "provider bad did not answer in time"
+    assert upstream.cut_off.wait(10)
+
+
 def test_too_many_headers_is_a_502_in_the_client_format(serve_bad) -> None:
     def answer(upstream: BadUpstream, sock: socket.socket) -> None:
         headers = b"".join(b"x-h%d: 1\r\n" % n for n in range(MAX_HEADERS + 1))
@@ -227,6 +250,23 @@ def test_a_gzip_bomb_is_a_502_and_memory_stays_bounded(tmp_path: Path) -> None:
     assert reply.json()["error"]["message"] == (
         f"provider bad sent a compressed body that inflates past {MAX_INFLATED_BYTES >> 20} MiB")
     assert peak - before < 160  # inflated bit by bit as it is read; before the cap, 2.3 GB
+
+
+def test_a_gzip_bomb_in_a_relayed_stream_ends_it_with_the_error_event(serve_bad) -> None:
+    bomb = gzip_bomb(256)
+
+    def answer(upstream: BadUpstream, sock: socket.socket) -> None:
+        upstream.send(sock, b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: gzip\r\n"
+                            b"connection: close\r\n\r\n" + bomb)
+        time.sleep(10)
+
+    _, gateway = serve_bad(answer)
+    with httpx.stream("POST", gateway.url + "/v1/chat/completions", json={**CHAT, "stream": True},
+                      timeout=30) as reply:
+        received = b"".join(reply.iter_raw())
+    assert reply.status_code == 200
+    assert MAX_INFLATED_BYTES - MiB <= len(received) < MAX_INFLATED_BYTES + MiB
+    assert b"provider bad sent a compressed body that inflates past 64 MiB" in received[-1000:]
 
 
 def test_gzip_the_gateway_did_not_ask_for_is_still_read(serve_bad) -> None:
