@@ -283,8 +283,7 @@ class _Connection(asyncio.Protocol):
         # grows a header by concatenation, quadratic when it comes a few bytes at a time.
         self.in_head = False
         self.head: list[bytes] = []
-        self.head_bytes = 0
-        self.quiet_bytes = 0  # bytes since the last body byte: trailers, chunk extensions
+        self.quiet_bytes = 0  # bytes since the last body byte: the head(s), trailers, chunk framing
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -307,28 +306,26 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.answered = True
-        if self.in_head:
-            if self.head or b"\r\n\r\n" not in data:  # the usual head comes whole, in one read
-                data = self._head_so_far(data)
-                if not data:
-                    return
-        else:
-            self.quiet_bytes += len(data)
+        self.quiet_bytes += len(data)
+        if self.in_head and (self.head or b"\r\n\r\n" not in data):  # the usual head comes whole, in one read
+            data = self._head_so_far(data)
+            if not data:
+                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             cause = exc.__context__
             self._fail(cause if isinstance(cause, UpstreamError) else UpstreamError("the upstream sent malformed HTTP"))
             return
-        if self.quiet_bytes > MAX_HEAD_BYTES:
-            self._fail(UpstreamLimit(f"sent over {_size(MAX_HEAD_BYTES)} of trailers or chunk framing"))
+        if self.quiet_bytes > MAX_HEAD_BYTES:  # interim answers without end, endless trailers or chunk framing
+            self._fail(head_too_large() if self.in_head else
+                       UpstreamLimit(f"sent over {_size(MAX_HEAD_BYTES)} of trailers or chunk framing"))
 
     def _head_so_far(self, data: bytes) -> bytes:
         """The bytes to parse now: b"" while the head's blank line is still to come."""
-        self.head_bytes += len(data)
         head = self.head
         if not (_ends_head(data) or (head and _ends_head(head[-1][-3:] + data[:3]))):
-            if self.head_bytes > MAX_HEAD_BYTES:
+            if self.quiet_bytes > MAX_HEAD_BYTES:
                 self._fail(head_too_large())
             else:
                 head.append(data)
@@ -362,7 +359,6 @@ class _Connection(asyncio.Protocol):
             status = self.parser.get_status_code()
             if status >= 200:
                 self.in_head = False
-                self.quiet_bytes = 0
                 self.keep_alive = self.parser.should_keep_alive()
                 self.response._got_head(status)
             else:  # an interim answer (103 Early Hints): the real one follows
@@ -385,7 +381,7 @@ class _Connection(asyncio.Protocol):
         self.uses += 1
         self.answered = False
         self.in_head = True
-        self.head_bytes = 0
+        self.quiet_bytes = 0
         self.response = UpstreamResponse(self, read_timeout)
         self.transport.write(request)
         return self.response

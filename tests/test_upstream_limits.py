@@ -170,15 +170,17 @@ def test_too_many_headers_is_a_502_in_the_client_format(serve_bad) -> None:
     assert reply.json()["error"]["message"] == f"provider bad sent more than {MAX_HEADERS} headers"
 
 
-def test_millions_of_headers_stop_at_the_head_cap(serve_bad) -> None:
+@pytest.mark.parametrize("flood", [b"x-h: 1\r\n" * 8192, b"\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </x>" * 2048],
+                         ids=["headers", "interim-answers"])
+def test_millions_of_headers_or_endless_interim_answers_stop_at_the_head_cap(flood: bytes, serve_bad) -> None:
     def answer(upstream: BadUpstream, sock: socket.socket) -> None:
-        upstream.send(sock, b"HTTP/1.1 200 OK\r\n")
-        upstream.send_endless(sock, b"x-h: 1\r\n" * 8192, 64 * MiB)
+        upstream.send(sock, b"HTTP/1.1 103 Early Hints\r\n")
+        upstream.send_endless(sock, flood, 64 * MiB)
 
     upstream, gateway = serve_bad(answer)
     reply = chat(gateway)
     assert reply.status_code == 502
-    assert "provider bad sent" in error_message(reply)
+    assert error_message(reply) == f"provider bad sent a response head over {MAX_HEAD_BYTES >> 10} KiB"
     assert upstream.cut_off.wait(10) and upstream.sent < 16 * MiB
 
 
