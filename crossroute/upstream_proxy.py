@@ -125,13 +125,24 @@ class ProxyEnvironment:
         if chosen is None or self._bypass_all:
             return None
         host = host.lower()
-        if any(entry.matches(host, port) for entry in self._bypass):
+        if _is_loopback(host) or any(entry.matches(host, port) for entry in self._bypass):
             return None
         variable, url = chosen
         try:
             return parse_proxy(url)
         except UnusableProxy as exc:
             raise UnusableProxy(f"the proxy in {variable}: {exc}") from None
+
+
+def _is_loopback(host: str) -> bool:
+    """A local model server is never reached through the environment's proxy (as Go and curl's
+    newer versions do); a provider's own `proxy:` still applies."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def open_tunnel(proxy: Proxy, host: str, port: int) -> socket.socket:

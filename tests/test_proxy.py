@@ -1,6 +1,9 @@
 """Upstream calls through a forward proxy: HTTPS_PROXY / HTTP_PROXY / ALL_PROXY /
 NO_PROXY and providers[].proxy; https through a CONNECT tunnel, http in
-absolute form, credentials as Proxy-Authorization and never in a message."""
+absolute form, credentials as Proxy-Authorization and never in a message.
+
+Loopback never goes through the environment's proxy, so upstreams here are
+named UPSTREAM_HOST, which only the test proxy knows (as 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -25,12 +28,18 @@ from tests.fakes import FakeUpstream, Turn
 from tests.gateway_runner import RunningGateway, free_port
 from tests.test_upstream_http import RawServer, answer, post_and_read, read_request
 
+UPSTREAM_HOST = "upstream.test"
+
+
+def via_name(url: str) -> str:
+    return url.replace("127.0.0.1", UPSTREAM_HOST, 1)
+
 
 class ForwardProxy:
     """A small HTTP forward proxy on 127.0.0.1, in its own thread: CONNECT
     tunnels and absolute-form requests (passed on in origin form). It records
     (method, target, Proxy-Authorization) for each request and, given
-    credentials, answers 407 to any other."""
+    credentials, answers 407 to any other. It resolves UPSTREAM_HOST to 127.0.0.1."""
 
     def __init__(self, credentials: str | None = None) -> None:
         self.expected = "Basic " + base64.b64encode(credentials.encode()).decode() if credentials else None
@@ -77,13 +86,13 @@ class ForwardProxy:
                     continue
                 if method == "CONNECT":
                     host, _, port = target.rpartition(":")
-                    up_reader, upstream = await asyncio.open_connection(host, int(port))
+                    up_reader, upstream = await asyncio.open_connection(_resolve(host), int(port))
                     writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
                     await asyncio.gather(_pipe(reader, upstream), _pipe(up_reader, writer))
                     return
                 if upstream is None:  # absolute form: one upstream connection per client connection
                     parts = urlsplit(target)
-                    up_reader, upstream = await asyncio.open_connection(parts.hostname, parts.port)
+                    up_reader, upstream = await asyncio.open_connection(_resolve(parts.hostname or ""), parts.port)
                     asyncio.ensure_future(_pipe(up_reader, writer))
                 length = int(headers.get("content-length", "0"))
                 upstream.write(head + await reader.readexactly(length))
@@ -104,6 +113,10 @@ class ForwardProxy:
         kept = [line for line in lines if line and not line.lower().startswith("proxy-")]
         head = "\r\n".join([f"{method} {path} {version}", *kept]) + "\r\n\r\n"
         return method, target, headers, head.encode("latin-1")
+
+
+def _resolve(host: str) -> str:
+    return "127.0.0.1" if host == UPSTREAM_HOST else host
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -133,10 +146,10 @@ def strict_proxy() -> Iterator[ForwardProxy]:
 
 @pytest.fixture
 def trusted_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
-    """A server context whose certificate (for 127.0.0.1) the client trusts through SSL_CERT_FILE."""
+    """A server context whose certificate (for UPSTREAM_HOST) the client trusts through SSL_CERT_FILE."""
     authority = trustme.CA()
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    authority.issue_cert(UPSTREAM_HOST).configure_cert(server_context)
     authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
     return server_context
@@ -151,7 +164,7 @@ async def tls_upstream(tls: ssl.SSLContext) -> str:
                 return
             writer.write(answer(b'{"secure": true}'))
 
-    return await RawServer(handler).start(tls)
+    return via_name(await RawServer(handler).start(tls))
 
 
 # ---------------------------------------------------------------- the client
@@ -182,7 +195,7 @@ async def test_http_goes_in_absolute_form_with_decoded_credentials(strict_proxy:
         assert request.startswith(b"POST /v1/chat/completions HTTP/1.1\r\n") and b"proxy-" not in request.lower()
         writer.write(answer(b'{"plain": true}'))
 
-    url = await RawServer(handler).start()
+    url = via_name(await RawServer(handler).start())
     port = strict_proxy.port
     client = UpstreamClient(5, environ={"http_proxy": f"http://us%40er:p%3Ass@127.0.0.1:{port}"})
     try:
@@ -192,18 +205,21 @@ async def test_http_goes_in_absolute_form_with_decoded_credentials(strict_proxy:
     assert strict_proxy.seen == [("POST", url, strict_proxy.expected)]
 
 
-async def test_no_proxy_and_direct_bypass_the_proxy(proxy: ForwardProxy) -> None:
+async def test_loopback_no_proxy_and_direct_bypass_the_proxy(proxy: ForwardProxy) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
         writer.write(answer(b"{}"))
 
-    url = await RawServer(handler).start()
-    bypassing = UpstreamClient(5, environ={"ALL_PROXY": proxy.url, "NO_PROXY": "example.com, 127.0.0.0/8"})
-    assert await post_and_read(bypassing, url) == (200, b"{}")
-    response = await bypassing.post(url, b"{}", {}, proxy="direct")
-    assert response.status == 200
-    response.release()
-    await bypassing.close()
+    local = await RawServer(handler).start()
+    client = UpstreamClient(5, environ={"ALL_PROXY": proxy.url, "NO_PROXY": "example.com, .test"})
+    try:
+        assert await post_and_read(client, local) == (200, b"{}")  # a local model server: never proxied
+        for setting in (None, "direct"):  # bypassed by NO_PROXY, or by the provider's own setting
+            with pytest.raises(UpstreamError) as caught:
+                await client.post(via_name(local), b"{}", {}, proxy=setting)
+            assert "through the proxy" not in str(caught.value)  # a direct try: the name resolves nowhere
+    finally:
+        await client.close()
     assert proxy.seen == []
 
 
@@ -229,6 +245,8 @@ def test_no_proxy_forms() -> None:
     assert environment.proxy_for("https", "api.local", 443) is not None
     assert environment.proxy_for("https", "10.1.2.3", 443) is None
     assert environment.proxy_for("https", "::1", 443) is None
+    assert environment.proxy_for("https", "127.0.0.2", 443) is None  # loopback, whatever NO_PROXY says
+    assert environment.proxy_for("https", "localhost", 443) is None
     assert environment.proxy_for("http", "api.openai.com", 80) is None  # no HTTP_PROXY, no ALL_PROXY
     assert ProxyEnvironment({"https_proxy": "http://a:1", "NO_PROXY": "*"}).proxy_for("https", "x", 443) is None
     assert ProxyEnvironment({"https_proxy": "http://a:1", "HTTPS_PROXY": "http://b:2"}).proxy_for(
@@ -240,7 +258,7 @@ def test_no_proxy_forms() -> None:
 
 
 def gateway_with(fake: FakeUpstream, tmp_path: Path, **provider: object) -> RunningGateway:
-    config = {"providers": [{"name": "up", "kind": "openai", "base_url": f"{fake.url}/v1",
+    config = {"providers": [{"name": "up", "kind": "openai", "base_url": via_name(f"{fake.url}/v1"),
                              "api_keys": [UPSTREAM_KEY], "models": [MODELS["openai"]], **provider}]}
     return RunningGateway(config, tmp_path / "state.sqlite3")
 
@@ -261,7 +279,7 @@ def test_the_gateway_reaches_a_provider_through_the_environment_proxy(
     assert reply.status_code == 200
     assert reply.json()["choices"][0]["message"]["content"] == "through the proxy"
     assert [(method, target) for method, target, _ in proxy.seen] == [
-        ("POST", f"{clean_fake.url}/v1/chat/completions")]
+        ("POST", via_name(f"{clean_fake.url}/v1/chat/completions"))]
 
 
 def test_provider_proxy_overrides_the_environment(
@@ -269,17 +287,19 @@ def test_provider_proxy_overrides_the_environment(
     monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{free_port()}")  # nothing listens there
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
-    with gateway_with(clean_fake, tmp_path, proxy="direct") as gateway:
-        assert chat(gateway).status_code == 200
     with gateway_with(clean_fake, tmp_path, proxy=proxy.url) as gateway:
         assert chat(gateway).status_code == 200
+    assert len(proxy.seen) == 1
+    with gateway_with(clean_fake, tmp_path, proxy="direct") as gateway:
+        reply = chat(gateway)
+    assert reply.status_code == 502 and "through the proxy" not in reply.text  # a direct try
     assert len(proxy.seen) == 1
 
 
 @pytest.mark.parametrize("tunnel", [True, False], ids=["connect", "absolute-form"])
 def test_a_proxy_that_refuses_is_a_502_naming_the_provider_not_the_proxy(
         tunnel: bool, strict_proxy: ForwardProxy, fake: FakeUpstream, tmp_path: Path) -> None:
-    base_url = f"https://127.0.0.1:{free_port()}/v1" if tunnel else f"{fake.url}/v1"
+    base_url = f"https://{UPSTREAM_HOST}:{free_port()}/v1" if tunnel else via_name(f"{fake.url}/v1")
     proxy_url = f"http://us%40er:wrong-secret@127.0.0.1:{strict_proxy.port}"
     with gateway_with(fake, tmp_path, base_url=base_url, proxy=proxy_url) as gateway:
         reply = chat(gateway)
