@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from crossroute import __version__
+from crossroute import __version__, logs
 from crossroute.config import Config, ConfigError, load_config
 from crossroute.defaults import data_dir, default_config, describe
 
@@ -29,7 +29,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.port is not None:
         config.server.port = args.port
     config.check_bind()
-    logging.getLogger().setLevel(args.log_level.upper())
+    logs.setup(args.log_level, args.log_format or config.server.log_format,
+               config.server.access_log and not args.no_access_log)
     print(describe(config), file=sys.stderr)
     server = config.server
     keys = "client keys required" if server.api_keys else "no client keys (loopback only)"
@@ -84,7 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"],
+                       help="for everything but the access log (default: warning)")
+    serve.add_argument("--log-format", choices=["text", "json"], help="log lines on stderr (default: server.log_format)")
+    serve.add_argument("--no-access-log", action="store_true", help="no line per request (server.access_log: false)")
     serve.set_defaults(func=cmd_serve)
     models = sub.add_parser("models", help="list the models the gateway routes to")
     models.add_argument("--config")

@@ -92,6 +92,8 @@ class ServerConfig(_Strict):
     allow_unauthenticated_remote: bool = False
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     workers: int | None = Field(default=None, ge=1)
+    access_log: bool = True  # one line per request on stderr, at any --log-level
+    log_format: Literal["text", "json"] = "text"
 
 
 class StateConfig(_Strict):

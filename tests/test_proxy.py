@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -298,15 +299,19 @@ def test_provider_proxy_overrides_the_environment(
 
 @pytest.mark.parametrize("tunnel", [True, False], ids=["connect", "absolute-form"])
 def test_a_proxy_that_refuses_is_a_502_naming_the_provider_not_the_proxy(
-        tunnel: bool, strict_proxy: ForwardProxy, fake: FakeUpstream, tmp_path: Path) -> None:
+        tunnel: bool, strict_proxy: ForwardProxy, fake: FakeUpstream, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     base_url = f"https://{UPSTREAM_HOST}:{free_port()}/v1" if tunnel else via_name(f"{fake.url}/v1")
     proxy_url = f"http://us%40er:wrong-secret@127.0.0.1:{strict_proxy.port}"
     with gateway_with(fake, tmp_path, base_url=base_url, proxy=proxy_url) as gateway:
         reply = chat(gateway)
     assert reply.status_code == 502
     message = reply.json()["error"]["message"]
-    assert message.startswith("provider up is unreachable") and "the proxy answered 407" in message
+    assert message == "provider up is unreachable"  # the proxy's answer goes to the log only
+    assert [auth for _, _, auth in strict_proxy.seen] == ["Basic " + base64.b64encode(b"us@er:wrong-secret").decode()]
     assert str(strict_proxy.port) not in reply.text and "wrong-secret" not in reply.text and "us@er" not in reply.text
+    assert "407" in caplog.text and "wrong-secret" not in caplog.text and "us@er" not in caplog.text
 
 
 def test_socks_proxy_is_refused_at_load_naming_key_and_line() -> None:

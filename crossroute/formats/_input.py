@@ -12,6 +12,9 @@ from typing import Any
 
 from crossroute import ir
 
+# JSON encoders (orjson) write 64-bit integers; a larger one could not go upstream.
+INT_MIN, INT_MAX = -(1 << 63), (1 << 63) - 1
+
 _JSON_TYPE_NAMES: dict[type, str] = {
     dict: "object",
     list: "array",
@@ -115,6 +118,8 @@ def optional_int(
         raise _not_a("an integer", value, param)
     if minimum is not None and value < minimum:
         raise bad_request(f"'{param}' must be at least {minimum}, got {value}", param)
+    if not INT_MIN <= value <= INT_MAX:
+        raise bad_request(f"'{param}' is out of range: at most {INT_MAX}", param)
     return value
 
 

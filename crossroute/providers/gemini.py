@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 from crossroute.providers.base import Provider
+
+
+@lru_cache(maxsize=1024)
+def model_id(model: str) -> str:
+    """The id in `models/{id}:action`: one path segment, everything but the
+    unreserved characters escaped (the API has no slash inside an id)."""
+    return quote(model.removeprefix("models/"), safe="")
 
 
 class GeminiProvider(Provider):
@@ -19,17 +28,17 @@ class GeminiProvider(Provider):
 
     def url(self, model: str, stream: bool) -> str:
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        return f"{self._api_root()}/models/{model}:{action}"
+        return f"{self._api_root()}/models/{model_id(model)}:{action}"
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"x-goog-api-key": key} if key else {}
 
     def count_tokens_url(self, model: str) -> str | None:
-        return f"{self._api_root()}/models/{model}:countTokens"
+        return f"{self._api_root()}/models/{model_id(model)}:countTokens"
 
     def count_tokens_body(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         request = {k: v for k, v in body.items() if k in ("contents", "systemInstruction", "tools", "toolConfig")}
-        return {"generateContentRequest": {"model": f"models/{model}", **request}}
+        return {"generateContentRequest": {"model": f"models/{model.removeprefix('models/')}", **request}}
 
     def read_token_count(self, answer: Any) -> int | None:
         count = answer.get("totalTokens") if isinstance(answer, dict) else None

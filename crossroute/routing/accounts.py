@@ -4,6 +4,7 @@ accounts that are cooling down after quota or auth errors."""
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from dataclasses import dataclass
 
@@ -15,15 +16,23 @@ AUTH_COOLDOWN = 300.0
 SERVER_COOLDOWN = 5.0
 MAX_COOLDOWN = 3600.0
 
+log = logging.getLogger("crossroute.routing")
+
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
     route: Route
     key: str
+    index: int = 0  # of the key in the provider's api_keys
 
     @property
     def account(self) -> tuple[str, str]:
         return (self.route.provider.name, self.key)
+
+    @property
+    def account_id(self) -> str:
+        """Stable, and safe to log: the provider and the key's place, not the key."""
+        return f"{self.route.provider.name}#{self.index}"
 
 
 class AccountPool:
@@ -37,7 +46,7 @@ class AccountPool:
     def candidates(self, routes: list[Route]) -> list[Candidate]:
         """All accounts of all routes, rotated for fairness; cooling ones go last,
         soonest-ready first, so a request still has somewhere to go."""
-        every = [Candidate(r, k) for r in routes for k in (r.provider.config.api_keys or [""])]
+        every = [Candidate(r, k, i) for r in routes for i, k in enumerate(r.provider.config.api_keys or [""])]
         if len(every) > 1:
             shift = next(self._turn) % len(every)
             every = every[shift:] + every[:shift]
@@ -58,7 +67,10 @@ class AccountPool:
             seconds = AUTH_COOLDOWN
         else:
             seconds = SERVER_COOLDOWN
-        self._cooldown_until[candidate.account] = time.monotonic() + min(seconds, MAX_COOLDOWN)
+        seconds = min(seconds, MAX_COOLDOWN)
+        self._cooldown_until[candidate.account] = time.monotonic() + seconds
+        log.debug("account %s cools down for %.0f s after status %d (strike %d)", candidate.account_id, seconds,
+                  error.status, strikes)
 
     def succeeded(self, candidate: Candidate) -> None:
         if candidate.account in self._strikes:

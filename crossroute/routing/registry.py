@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import unquote
 
+from crossroute import ir
 from crossroute.providers import Provider
+
+MAX_MODEL_NAME = 256
+_URL_SPECIALS = ("?", "#", "\\")
+_DECODE_ROUNDS = 3  # a name is checked as sent and as an upstream that decodes it (again) would see it
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +41,47 @@ class ModelRegistry:
 
     def resolve(self, name: str) -> list[Route]:
         """Every route for a name; `provider/anything` reaches that provider even
-        for a model the config does not list (upstreams add models all the time)."""
+        for a model the config does not list (upstreams add models all the time).
+        A configured name is the operator's; any other is client text bound for an
+        upstream URL or body, so it is checked first."""
         routes = self._routes.get(name)
         if routes:
             return routes
+        check_model_name(name)
         provider_name, sep, model = name.partition("/")
         if sep and model and provider_name in self.providers:
             return [Route(self.providers[provider_name], model)]
         return []
+
+
+def check_model_name(name: str) -> None:
+    """A 400 for a name that could steer an upstream URL: dot or empty
+    `/`-segments, `?`, `#`, a backslash, whitespace or control characters,
+    also once percent-decoded. Colons (`qwen3:30b`), `@` and inner slashes are fine."""
+    problem = _model_name_problem(name)
+    if problem:
+        raise ir.GatewayError(400, f"invalid model name {name[:MAX_MODEL_NAME]!r}: {problem}", param="model")
+
+
+def _model_name_problem(name: str) -> str | None:
+    if len(name) > MAX_MODEL_NAME:
+        return f"longer than {MAX_MODEL_NAME} characters"
+    for _ in range(_DECODE_ROUNDS):
+        problem = _literal_problem(name)
+        if problem:
+            return problem
+        decoded = unquote(name) if "%" in name else name
+        if decoded == name:
+            return None
+        name = decoded
+    return "percent-encoded more than twice"
+
+
+def _literal_problem(name: str) -> str | None:
+    if not name.isprintable() or " " in name:
+        return "whitespace or control characters"
+    if any(special in name for special in _URL_SPECIALS):
+        return "'?', '#' and '\\' are not allowed"
+    if any(segment in ("", ".", "..") for segment in name.split("/")):
+        return "empty, '.' or '..' path segments are not allowed"
+    return None

@@ -13,12 +13,13 @@ import orjson
 from crossroute import __version__, ir
 from crossroute.config import Config
 from crossroute.formats import FORMAT_MODULES
+from crossroute.logs import refused_key
 from crossroute.providers import KINDS
 from crossroute.routing import AccountPool, ModelRegistry
 from crossroute.server.http import HttpRequest, JsonReply, Reply
 from crossroute.server.metrics import Metrics
 from crossroute.server.pipeline import Call, Pipeline, error_reply
-from crossroute.state.responses import ResponseStore
+from crossroute.state.responses import KEYLESS, ResponseStore, owner_of
 
 log = logging.getLogger("crossroute")
 
@@ -28,12 +29,16 @@ _GEMINI_ACTIONS = {"generateContent": False, "streamGenerateContent": True}
 
 
 def client_format_for(path: str) -> str:
-    """Which format errors on this path are written in."""
+    """Which format errors on this path are written in. The Gemini route
+    first: its model names (`responses-x`, `messages-y`) are client text."""
+    last = path.rsplit("/", 1)[-1]
+    if path.startswith("/v1beta") or ("/models/" in path and ":" in last):
+        return "gemini"
     if "/messages" in path:
         return "anthropic"
     if "/responses" in path:
         return "openai-responses"
-    if ":" in path.rsplit("/", 1)[-1] or path.startswith("/v1beta"):
+    if ":" in last:
         return "gemini"
     return "openai-chat"
 
@@ -81,6 +86,7 @@ class Gateway:
         if path == "/health":
             return JsonReply(200, {"status": "ok", "version": __version__, "uptime_s": round(time.time() - self.started)})
         if not self._authorized(request):
+            refused_key(request.method, request.path, _presented_key(request) is not None)
             return error_reply(client_format, ir.GatewayError(401, "missing or invalid API key for this gateway",
                                                               code="invalid_api_key"))
         try:
@@ -106,7 +112,7 @@ class Gateway:
             if path in ("/v1/chat/completions", "/chat/completions"):
                 return await self._generate(request, "openai-chat")
             if path in ("/v1/responses", "/responses"):
-                return await self._generate(request, "openai-responses")
+                return await self._respond(request)
             if path == "/v1/messages":
                 return await self._generate(request, "anthropic")
             if path == "/v1/messages/count_tokens":
@@ -142,10 +148,16 @@ class Gateway:
         if not isinstance(model, str) or not model:
             raise ir.GatewayError(400, "`model` is required and must be a string", param="model")
         stream = body.get("stream", False)
-        return Call(client_format, body, request.headers, model, stream is True, started=started)
+        return Call(client_format, body, request.headers, model, stream is True, started=started,
+                    served=request.served)
 
     async def _generate(self, request: HttpRequest, client_format: str) -> Reply:
         return await self.pipeline.generate(self._call(request, client_format))
+
+    async def _respond(self, request: HttpRequest) -> Reply:
+        call = self._call(request, "openai-responses")
+        call.owner = self._owner(request)
+        return await self.pipeline.generate(call)
 
     async def _count(self, request: HttpRequest, client_format: str) -> Reply:
         call = self._call(request, client_format)
@@ -161,13 +173,15 @@ class Gateway:
         body = self._body(request)
         if action == "countTokens":
             inner = body.get("generateContentRequest")
-            call = Call("gemini", inner if isinstance(inner, dict) else body, request.headers, model, False)
+            call = Call("gemini", inner if isinstance(inner, dict) else body, request.headers, model, False,
+                        served=request.served)
             return JsonReply(200, {"totalTokens": await self.pipeline.count_tokens(call)})
         if action not in _GEMINI_ACTIONS:
             raise ir.GatewayError(404, f"unknown Gemini action {action!r}", kind="not_found")
         stream = _GEMINI_ACTIONS[action]
         sse = request.query.get("alt") == "sse"
-        call = Call("gemini", body, request.headers, model, stream, sse or not stream, started=started)
+        call = Call("gemini", body, request.headers, model, stream, sse or not stream, started=started,
+                    served=request.served)
         return await self.pipeline.generate(call)
 
     # ------------------------------------------------------------ model lists
@@ -209,13 +223,18 @@ class Gateway:
 
     # ------------------------------------------------------------ Responses store
 
+    def _owner(self, request: HttpRequest) -> str:
+        """Whose stored responses this request may see: its key's (already checked)."""
+        return owner_of(_presented_key(request)) if self._keys else KEYLESS
+
     async def _stored_response(self, request: HttpRequest, rest: str) -> Reply:
         response_id, _, tail = rest.partition("/")
+        owner = self._owner(request)
         if request.method == "DELETE" and not tail:
-            if not await self.store.delete(response_id):
+            if not await self.store.delete(response_id, owner):
                 raise _response_not_found(response_id)
             return JsonReply(200, {"id": response_id, "object": "response.deleted", "deleted": True})
-        stored = await self.store.get(response_id)
+        stored = await self.store.get(response_id, owner)
         if stored is None:
             raise _response_not_found(response_id)
         if not tail:

@@ -14,6 +14,15 @@ if TYPE_CHECKING:
 
 
 @dataclass(slots=True)
+class Served:
+    """Where a request went, for its access line; filled in by the pipeline."""
+
+    model: str = ""
+    provider: str = ""
+    account: str = ""  # the account id (`provider#index`), never the key
+
+
+@dataclass(slots=True)
 class HttpRequest:
     method: str
     path: str
@@ -22,6 +31,7 @@ class HttpRequest:
     body: bytes = b""
     keep_alive: bool = True
     http10: bool = False
+    served: Served = field(default_factory=Served)
 
 
 def _header_lines(headers: dict[str, str], content_type: str) -> bytes:

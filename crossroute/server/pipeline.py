@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,17 +20,23 @@ import orjson
 
 from crossroute import custom_tools, ir, tokens
 from crossroute.formats import FORMAT_MODULES
+from crossroute.logs import field_value, upstream_failed
+from crossroute.providers import Provider
+from crossroute.providers.redaction import Redactor
 from crossroute.routing import AccountPool, Candidate, ModelRegistry, Route, worth_another_candidate
-from crossroute.server.http import JsonReply, Reply, StreamReply
+from crossroute.server.http import JsonReply, Reply, Served, StreamReply
 from crossroute.server.metrics import Metrics
 from crossroute.sse import EventTooLarge
-from crossroute.state.responses import ResponseStore, StoredResponse
-from crossroute.upstream_http import UpstreamClient, UpstreamError, UpstreamLimit, UpstreamResponse
+from crossroute.state.responses import KEYLESS, ResponseStore, StoredResponse, StoreError
+from crossroute.upstream_http import UpstreamClient, UpstreamError, UpstreamLimit, UpstreamResponse, split_url
 from crossroute.usage_sniffer import UsageSniffer, usage_in
 
 RESPONSES = "openai-responses"
 CONNECT_TIMEOUT = 15.0
 COUNT_TIMEOUT = 30.0  # a token count is a courtesy: past this, the local estimate
+_EVENT_HEAD = 48  # how far into a streamed read an error event's name is looked for
+
+log = logging.getLogger("crossroute.routing")  # which provider and account served, and why not another
 
 
 @dataclass(slots=True)
@@ -46,6 +53,8 @@ class Call:
     history: list[ir.Message] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     upstream_wait: float = 0.0  # seconds spent waiting on the provider, left out of Server-Timing
+    owner: str = KEYLESS  # whose stored responses a Responses call reads and writes (set by the app)
+    served: Served = field(default_factory=Served)  # the access line's record, shared with the HttpRequest
 
     @property
     def fmt(self) -> ModuleType:
@@ -86,6 +95,7 @@ class Pipeline:
         self.store = store
         self.metrics = metrics
         self.client = UpstreamClient(CONNECT_TIMEOUT)
+        self.redactor = Redactor.for_providers(registry.providers.values())
 
     async def stop(self) -> None:
         await self.client.close()
@@ -98,6 +108,7 @@ class Pipeline:
         return reply
 
     async def _generate(self, call: Call) -> Reply:
+        call.served.model = call.model
         try:
             routes = self._routes(call.model)
             if self._can_pass_through(call, routes):
@@ -110,6 +121,7 @@ class Pipeline:
 
     async def count_tokens(self, call: Call) -> int:
         """The provider's own count where it has an endpoint, else the local estimate."""
+        call.served.model = call.model
         req = self._parse(call, count_only=True)
         for route in self._routes(call.model):
             url = route.provider.count_tokens_url(route.model)
@@ -159,7 +171,7 @@ class Pipeline:
         previous = req.extras.get("previous_response_id") if call.client_format == RESPONSES else None
         if not previous:
             return
-        stored = await self.store.get(str(previous)) if isinstance(previous, str) else None
+        stored = await self.store.get(previous, call.owner) if isinstance(previous, str) else None
         if stored is None:
             raise ir.GatewayError(404, f"Previous response with id '{previous}' not found.",
                                   code="previous_response_not_found", param="previous_response_id")
@@ -170,7 +182,13 @@ class Pipeline:
         """Try accounts in order until one answers; errors another account
         would not have (bad request) go straight back to the client."""
         last_error: ir.GatewayError | None = None
+        served = call.served
         for candidate in self.pool.candidates(routes):
+            served.provider, served.account = candidate.route.provider.name, candidate.account_id
+            if log.isEnabledFor(logging.DEBUG):
+                how = "passthrough" if attempt == self._passthrough else "translated"
+                log.debug("%s -> %s/%s (%s), account %s", field_value(call.model), served.provider,
+                          field_value(candidate.route.model), how, served.account)
             try:
                 reply: Reply = await attempt(call, candidate)
             except ir.GatewayError as error:
@@ -179,6 +197,8 @@ class Pipeline:
                 if not worth_another_candidate(error):
                     break
                 self.pool.failed(candidate, error)
+                log.debug("account %s failed with %d: on to the next candidate, if any", served.account,
+                          error.status)
                 continue
             self.pool.succeeded(candidate)
             return reply
@@ -189,33 +209,47 @@ class Pipeline:
         provider = candidate.route.provider
         same_format = provider.format == call.client_format
         headers = provider.headers(candidate.key, call.headers if same_format else None)
+        url = provider.url(candidate.route.model, stream)
         waiting = time.perf_counter()
         try:
-            response = await self.client.post(provider.url(candidate.route.model, stream), body, headers,
-                                              provider.timeout, provider.config.proxy)
+            response = await self.client.post(url, body, headers, provider.timeout, provider.config.proxy)
         except TimeoutError:
+            _warn(candidate, url, "timed out (connecting, or waiting for the answer's head)")
             raise ir.GatewayError(504, f"provider {provider.name} did not answer in time", kind="timeout") from None
         except UpstreamLimit as exc:
+            _warn(candidate, url, str(exc))
             raise ir.GatewayError(502, f"provider {provider.name} {exc}") from None
-        except UpstreamError as exc:
-            raise ir.GatewayError(502, f"provider {provider.name} is unreachable ({exc})") from None
+        except UpstreamError as exc:  # the address stays in the log, out of the client's answer
+            _warn(candidate, url, str(exc))
+            raise ir.GatewayError(502, f"provider {provider.name} is unreachable") from None
         finally:
             call.upstream_wait += time.perf_counter() - waiting
-        if response.status >= 400:
-            raise await self._upstream_error(provider.format, response)
+        if response.status >= 300:
+            error = await self._upstream_error(provider, response)
+            if worth_another_candidate(error):  # the account's or the provider's trouble, not the request's
+                _warn(candidate, url, f"HTTP {response.status} ({error.kind})")
+            else:
+                log.debug("account %s refused the request: %d (%s)", candidate.account_id, error.status, error.kind)
+            raise error
         return response
 
-    async def _upstream_error(self, upstream_format: str, response: UpstreamResponse) -> ir.GatewayError:
+    async def _upstream_error(self, provider: Provider, response: UpstreamResponse) -> ir.GatewayError:
+        """The client's error for an upstream's non-2xx answer, configured secrets scrubbed out."""
+        if response.status < 400:
+            response.close()
+            return ir.GatewayError(502, f"provider {provider.name} answered with a redirect ({response.status}), "
+                                        "which the gateway does not follow")
         try:
-            raw = await response.read()
+            raw = self.redactor.raw(await response.read())  # before parsing, which may cut a key in half
         except (UpstreamError, TimeoutError):
             raw = b""
         finally:
             response.release()
         try:
-            error: ir.GatewayError = FORMAT_MODULES[upstream_format].parse_error(response.status, raw)
+            error: ir.GatewayError = FORMAT_MODULES[provider.format].parse_error(response.status, raw)
         except Exception:
             error = ir.GatewayError(response.status, raw[:500].decode("utf-8", "replace") or response.reason or "")
+        self.redactor.error(error)  # again, for a key the body wrote with JSON escapes
         header_delay = retry_after_seconds(response.headers.get("retry-after"))
         if header_delay is not None:
             error.retry_after = header_delay
@@ -227,9 +261,9 @@ class Pipeline:
         body = call.body
         if call.client_format != "gemini":
             body = {**body, "model": candidate.route.model}
-        response = await self._open(candidate, orjson.dumps(body), call.stream, call)
+        response = await self._open(candidate, _encoded(body), call.stream, call)
         if not call.stream:
-            raw = await _read_body(response, candidate.route.provider.name, call)
+            raw = await _read_body(response, candidate, call)
             self._count_usage_of_body(call, candidate, raw)
             return JsonReply(response.status, raw)
         return StreamReply(response.status, self._relay(call, candidate, response), self._stream_headers(call))
@@ -240,22 +274,32 @@ class Pipeline:
         try:
             async for chunk in response.chunks():
                 sniffer.feed(chunk)
+                if _opens_error_event(chunk):
+                    chunk = self.redactor.raw(chunk)
                 yield chunk
             complete = True
         except (UpstreamError, TimeoutError) as exc:
+            _warn(candidate, None, f"the stream broke: {_reason(exc)}")
             encoder = call.fmt.StreamEncoder(ir.Request(model=call.model))
             yield encoder.encode(ir.StreamError(_broken_stream(candidate.route.provider.name, exc)))
             yield encoder.close()
         finally:
             _let_go(response, complete)
-            self.metrics.finished(candidate.route.provider.name, call.model, sniffer.close())
+            self._finished(call, candidate, sniffer.close())
 
     def _count_usage_of_body(self, call: Call, candidate: Candidate, raw: bytes) -> None:
         try:
             usage = usage_in(orjson.loads(raw))
         except orjson.JSONDecodeError:
             usage = None
+        self._finished(call, candidate, usage)
+
+    def _finished(self, call: Call, candidate: Candidate, usage: ir.Usage | None) -> None:
         self.metrics.finished(candidate.route.provider.name, call.model, usage)
+        if log.isEnabledFor(logging.DEBUG):
+            tokens_used = f"{usage.input_tokens} in, {usage.output_tokens} out" if usage else "no usage reported"
+            log.debug("%s %s finished on account %s: %s", "stream" if call.stream else "answer",
+                      field_value(call.model), candidate.account_id, tokens_used)
 
     def _stream_headers(self, call: Call) -> dict[str, str]:
         return {"x-accel-buffering": "no"}
@@ -274,38 +318,42 @@ class Pipeline:
         else:
             names = frozenset()
         body = provider.adapt_body(upstream.render_request(lowered, candidate.route.model), req)
-        response = await self._open(candidate, orjson.dumps(body), req.stream, call)
+        response = await self._open(candidate, _encoded(body), req.stream, call)
         response_id = ir.new_id("resp_") if call.client_format == RESPONSES else None
         if not req.stream:
-            resp = await self._read_whole(upstream, response, provider.name, call)
+            resp = await self._read_whole(upstream, response, candidate, call)
             if names:
                 custom_tools.raise_response(resp, names)
             resp.model = call.model
             if response_id:
                 resp.id = response_id
-            self.metrics.finished(provider.name, call.model, resp.usage)
+            self._finished(call, candidate, resp.usage)
             rendered = call.fmt.render_response(resp, req)
-            await self._remember(call, resp, rendered)
-            return JsonReply(200, rendered)
-        batches = _decode(upstream, response, provider.name)
+            unkept = await self._remember(call, resp, rendered)
+            return error_reply(call.client_format, unkept) if unkept else JsonReply(200, rendered)
+        batches = _decode(upstream, response, candidate)
         if names:
             batches = _raise_custom_calls(batches, custom_tools.CallRaiser(names))
         return StreamReply(200, self._encode(call, candidate, batches, response_id), self._stream_headers(call),
                            "application/json" if not call.gemini_sse else "text/event-stream")
 
-    async def _read_whole(self, upstream: ModuleType, response: UpstreamResponse, provider: str,
+    async def _read_whole(self, upstream: ModuleType, response: UpstreamResponse, candidate: Candidate,
                           call: Call) -> ir.Response:
-        raw = await _read_body(response, provider, call)
+        raw = await _read_body(response, candidate, call)
         try:
             resp: ir.Response = upstream.parse_response(orjson.loads(raw))
         except Exception:
-            raise ir.GatewayError(502, f"provider {provider} sent an answer that could not be read") from None
+            _warn(candidate, None, "an answer that could not be read")
+            name = candidate.route.provider.name
+            raise ir.GatewayError(502, f"provider {name} sent an answer that could not be read") from None
         return resp
 
     async def _encode(self, call: Call, candidate: Candidate, batches: AsyncIterator[list[ir.Event]],
                       response_id: str | None) -> AsyncIterator[bytes]:
         """Client bytes for each batch of events: one write per upstream read,
-        not one per event (a write is a system call)."""
+        not one per event (a write is a system call). A stored response is
+        committed before its completion event goes out, so a client that has
+        seen it complete can continue from it on any worker, even after a crash."""
         req = call.request
         assert req is not None
         options = {} if call.gemini_sse else {"sse": False}
@@ -316,14 +364,21 @@ class Pipeline:
         failed = False
         try:
             async for batch in batches:
-                out = []
+                out: list[bytes] = []
                 for event in batch:
                     if isinstance(event, ir.StreamStart):
                         event = ir.StreamStart(response_id or event.id, call.model, event.usage)
-                    elif isinstance(event, ir.Finish):
-                        usage = event.usage
+                    elif isinstance(event, ir.StreamError):
+                        self.redactor.error(event.error)
                     if collector is not None:
                         collector.feed(event)
+                    if isinstance(event, ir.Finish):
+                        usage = event.usage
+                        if collector is not None:
+                            if out:  # what came before the completion need not wait for the disk
+                                yield b"".join(out)
+                                out = []
+                            event = await self._commit(call, collector, event)
                     out.append(encoder.encode(event))
                     if isinstance(event, ir.StreamError):
                         failed = True
@@ -337,18 +392,29 @@ class Pipeline:
             else:
                 yield encoder.close()
         finally:
-            self.metrics.finished(candidate.route.provider.name, call.model, usage)
-        if collector is not None and collector.finished and collector.error is None:
-            resp = collector.result()
-            await self._remember(call, resp, call.fmt.render_response(resp, req))
+            self._finished(call, candidate, usage)
 
-    async def _remember(self, call: Call, resp: ir.Response, rendered: dict[str, Any]) -> None:
+    async def _commit(self, call: Call, collector: ir.Collector, finish: ir.Finish) -> ir.Finish | ir.StreamError:
+        """The event that ends the stream: the finish once the response is stored, else an error."""
+        resp = collector.result()
+        unkept = await self._remember(call, resp, call.fmt.render_response(resp, call.request))
+        return ir.StreamError(unkept) if unkept else finish
+
+    async def _remember(self, call: Call, resp: ir.Response, rendered: dict[str, Any]) -> ir.GatewayError | None:
+        """Stores a Responses answer the client may continue from; the error to
+        answer with instead when the store fails."""
         req = call.request
         if call.client_format != RESPONSES or req is None or req.extras.get("store") is False:
-            return
+            return None
         conversation = req.messages + [ir.Message("assistant", list(resp.parts))]
         own_input = len(req.messages) - len(call.history)
-        await self.store.put(StoredResponse(resp.id, conversation, own_input, rendered))
+        try:
+            await self.store.put(StoredResponse(resp.id, call.owner, conversation, own_input, rendered))
+        except StoreError as exc:
+            log.error("could not store response %s: %s", resp.id, exc)
+            return ir.GatewayError(500, "the response could not be stored, so it cannot be continued; try again",
+                                   kind="server")
+        return None
 
     async def _count_upstream(self, route: Route, url: str, req: ir.Request) -> int | None:
         provider = route.provider
@@ -371,20 +437,42 @@ class Pipeline:
             return None
 
 
-async def _read_body(response: UpstreamResponse, provider: str, call: Call) -> bytes:
+def _opens_error_event(chunk: bytes) -> bool:
+    """Whether a streamed read starts with an error event (`event: error`,
+    `data: {"error"`, `response.failed`). Only its first bytes are looked at:
+    the key goes up in a header, so generated text cannot hold it, and an
+    upstream writes an error event on its own, so it starts a read."""
+    return chunk.find(b"rror", 0, _EVENT_HEAD) >= 0 or chunk.find(b"failed", 0, _EVENT_HEAD) >= 0
+
+
+def _encoded(body: dict[str, Any]) -> bytes:
+    """The upstream body. orjson reads what it cannot write (nesting past 254
+    levels): the failed encode is the check, so a normal body pays nothing."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError as exc:
+        if "recursion" in str(exc).lower():
+            raise ir.GatewayError(400, "the request body nests too deeply") from None
+        raise ir.GatewayError(400, f"the request body cannot be sent upstream: {exc}") from None
+
+
+async def _read_body(response: UpstreamResponse, candidate: Candidate, call: Call) -> bytes:
     waiting = time.perf_counter()
     try:
         return await response.read()
     except UpstreamLimit as exc:
-        raise ir.GatewayError(502, f"provider {provider} {exc}") from None
-    except (UpstreamError, TimeoutError):
-        raise ir.GatewayError(502, f"provider {provider} broke the connection") from None
+        _warn(candidate, None, str(exc))
+        raise ir.GatewayError(502, f"provider {candidate.route.provider.name} {exc}") from None
+    except (UpstreamError, TimeoutError) as exc:
+        _warn(candidate, None, f"the answer broke off: {_reason(exc)}")
+        raise ir.GatewayError(502, f"provider {candidate.route.provider.name} broke the connection") from None
     finally:
         response.release()
         call.upstream_wait += time.perf_counter() - waiting
 
 
-async def _decode(upstream: ModuleType, response: UpstreamResponse, provider: str) -> AsyncIterator[list[ir.Event]]:
+async def _decode(upstream: ModuleType, response: UpstreamResponse,
+                  candidate: Candidate) -> AsyncIterator[list[ir.Event]]:
     """The upstream's events, one batch per network read."""
     decoder = upstream.StreamDecoder()
     complete = False
@@ -396,7 +484,8 @@ async def _decode(upstream: ModuleType, response: UpstreamResponse, provider: st
         complete = True
         yield decoder.close()
     except (UpstreamError, TimeoutError, EventTooLarge) as exc:
-        yield [ir.StreamError(_broken_stream(provider, exc))]
+        _warn(candidate, None, f"the stream broke: {_reason(exc)}")
+        yield [ir.StreamError(_broken_stream(candidate.route.provider.name, exc))]
     finally:
         _let_go(response, complete)
 
@@ -422,3 +511,19 @@ def _let_go(response: UpstreamResponse, complete: bool) -> None:
         response.release()
     else:
         response.close()
+
+
+def _warn(candidate: Candidate, url: str | None, reason: str) -> None:
+    """An upstream failure for the log: provider, account id and address (the
+    client's error names only the provider)."""
+    provider = candidate.route.provider
+    try:
+        origin = split_url(url or provider.base_url)[0]
+        address = f"{origin.host}:{origin.port}"
+    except UpstreamError:
+        address = "an invalid base_url"
+    upstream_failed(provider.name, candidate.account_id, address, reason)
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, UpstreamError | EventTooLarge) else "no data in time"

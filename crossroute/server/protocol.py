@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections import deque
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Protocol
@@ -18,6 +19,7 @@ from urllib.parse import parse_qsl, unquote
 
 import httptools
 
+from crossroute.server import access_log
 from crossroute.server.http import HttpRequest
 
 if TYPE_CHECKING:
@@ -73,6 +75,8 @@ class HttpConnection(asyncio.Protocol):
         self.write_paused = False
         self.drained: asyncio.Future[None] | None = None
         self.unsent: list[bytes] = []
+        self.peer = "-"
+        self.sent_status, self.sent_bytes, self.first_byte_at = 0, 0, 0.0  # of the reply being written
         # the request being read
         self._url = b""
         self._headers: dict[str, str] = {}
@@ -89,6 +93,7 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.peer = access_log.peer_of(transport)
         self.connections.open.add(self)
         self._arm_idle_timer()
 
@@ -184,6 +189,7 @@ class HttpConnection(asyncio.Protocol):
             self.keep_alive, self.chunked, self.head_only = item.keep_alive, not item.http10, item.method == "HEAD"
         else:
             self.keep_alive, self.chunked, self.head_only = False, True, False
+        started = access_log.begin(self)
         try:
             reply = await self.app.handle(item) if isinstance(item, HttpRequest) else item
             await reply.send(self)
@@ -192,6 +198,8 @@ class HttpConnection(asyncio.Protocol):
         except Exception as exc:  # the handler answers its own errors; this is the last line
             log.error("unexpected %s while answering a request", type(exc).__name__)
             self.closing = True
+        finally:
+            access_log.record(self, item, started)
         if not self.keep_alive or self.closing or (not self.reading and not self.queue):
             self.close()  # a refusal still queued goes out first, and closes after itself
         self._next()
@@ -221,12 +229,16 @@ class HttpConnection(asyncio.Protocol):
             return
         head = b"%s%scontent-length: %d\r\n%s\r\n" % (self._status(status), headers, len(body), self._connection())
         self._flush()
-        self.transport.write(head if self.head_only else head + body)
+        data = head if self.head_only else head + body
+        self.sent_status, self.first_byte_at = status, time.perf_counter()
+        self.sent_bytes += len(data)
+        self.transport.write(data)
 
     def start_stream(self, status: int, headers: bytes) -> None:
         if self.transport is None:
             return
         framing = b"transfer-encoding: chunked\r\n" if self.chunked else b""
+        self.sent_status, self.first_byte_at = status, time.perf_counter()
         if not self.chunked:
             self.keep_alive = False  # HTTP/1.0: the end of the body is the end of the connection
         self._write_soon(b"%s%s%s%s\r\n" % (self._status(status), headers, framing, self._connection()))
@@ -246,6 +258,7 @@ class HttpConnection(asyncio.Protocol):
         if not self.unsent:
             self.loop.call_soon(self._flush)
         self.unsent.append(data)
+        self.sent_bytes += len(data)
 
     def _flush(self) -> None:
         if self.unsent and self.transport is not None:

@@ -83,6 +83,7 @@ class Recorded:
     body: Any
     protocol: str
     raw: bytes = b""
+    raw_path: str = ""  # as sent, percent-escapes kept
 
 
 @dataclass(slots=True)

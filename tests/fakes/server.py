@@ -151,6 +151,7 @@ class FakeUpstream:
             body=body,
             protocol=protocol,
             raw=raw,
+            raw_path=request.raw_path,
         )
         self.requests.append(recorded)
         return recorded

@@ -370,7 +370,7 @@ def _read_generation_config(raw: Any, req: ir.Request) -> None:
     req.temperature = optional_number(field(config, "temperature"), p + "temperature")
     req.top_p = optional_number(field(config, "topP"), p + "topP")
     top_k = optional_number(field(config, "topK"), p + "topK")
-    req.top_k = int(top_k) if top_k is not None else None
+    req.top_k = optional_int(int(top_k), p + "topK") if top_k is not None else None
     req.stop = _stop_sequences(field(config, "stopSequences"))
     req.reasoning = _thinking(dict_or_empty(field(config, "thinkingConfig"), p + "thinkingConfig"))
     rest = {camel(k): v for k, v in config.items() if camel(k) not in _MODELED_GENERATION}

@@ -11,9 +11,11 @@ from crossroute.formats._input import (
     optional_bool,
     optional_dict,
     optional_int,
+    optional_list,
     optional_number,
     optional_str,
     required_dict,
+    required_str,
 )
 from crossroute.formats.openai_responses.common import FORMAT
 from crossroute.formats.openai_responses.items import InputParser, ItemRenderer
@@ -45,6 +47,7 @@ def parse_request(body: Any, *, model: str | None = None, stream: bool | None = 
     body = required_dict(body, "body")
     model = model or non_empty_str(body.get("model"), "model")
     extras = {k: v for k, v in body.items() if k not in MODELED}
+    _check_include(body.get("include"))
     parser = InputParser()
     instructions = optional_str(body.get("instructions"), "instructions")
     if instructions:
@@ -79,6 +82,12 @@ def _parse_input(value: Any, parser: InputParser) -> None:
         parser.feed_all(value)
     else:
         raise bad_request("'input' must be a string or an array of items", "input")
+
+
+def _check_include(value: Any) -> None:
+    """Kept as sent for a same-format hop, but merged with the gateway's own entries, so strings only."""
+    for index, entry in enumerate(optional_list(value, "include") or ()):
+        required_str(entry, f"include[{index}]")
 
 
 def _parse_reasoning(value: dict[str, Any] | None) -> ir.ReasoningConfig | None:
