@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from crossroute.providers import KINDS
 from crossroute.providers.presets import PRESETS
+from crossroute.upstream_proxy import DIRECT, UnusableProxy, parse_proxy
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -38,6 +39,17 @@ class ProviderConfig(_Strict):
     models: list[ModelEntry] = Field(default_factory=list)
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: float = Field(default=600.0, gt=0)
+    proxy: str | None = None  # http://[user:pass@]host:port; "" or "direct": none; unset: the environment's
+
+    @field_validator("proxy")
+    @classmethod
+    def _usable_proxy(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() not in DIRECT:
+            try:
+                parse_proxy(value)
+            except UnusableProxy as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("models", mode="before")
     @classmethod

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# One event (its data lines) or one line may not pass this: a big inline image in
+# a Gemini chunk is tens of MiB; past this, an upstream is not sending an event.
+MAX_EVENT_BYTES = 32 * 1024 * 1024
+
+
+class EventTooLarge(ValueError):
+    """The upstream's event or line passed the cap; the message follows the provider's name."""
+
 
 @dataclass(slots=True)
 class SSEFrame:
@@ -14,12 +22,17 @@ class SSEFrame:
 class SSEParser:
     """Feed raw bytes, get complete frames. Handles \\n, \\r\\n and \\r line
     ends, multi-line data, comments, and a byte stream cut anywhere (even in
-    the middle of a UTF-8 sequence)."""
+    the middle of a UTF-8 sequence). An unfinished line waits in pieces, so a
+    long one costs time in proportion to its length; one event or line over
+    `limit` bytes raises EventTooLarge."""
 
     STRAY_LIMIT = 65536
 
-    def __init__(self) -> None:
-        self._buffer = b""
+    def __init__(self, limit: int = MAX_EVENT_BYTES) -> None:
+        self.limit = limit
+        self._pending: list[bytes] = []  # an unfinished line, as it came
+        self._pending_size = 0
+        self._open_size = 0  # data bytes of the event being collected
         self._event: str | None = None
         self._data: list[str] = []
         # Lines that are not SSE fields, e.g. the bare JSON error object Gemini writes into an SSE stream.
@@ -27,65 +40,99 @@ class SSEParser:
         self._stray_size = 0
 
     def feed(self, chunk: bytes) -> list[SSEFrame]:
-        buffer = self._buffer + chunk if self._buffer else chunk
+        if self._pending:
+            if b"\n" not in chunk and b"\r" not in chunk and not self._pending[-1].endswith(b"\r"):
+                self._hold(chunk)  # the line goes on: only the new piece is searched
+                return []
+            self._pending.append(chunk)
+            buffer = b"".join(self._pending)
+            self._pending = []
+            self._pending_size = 0
+        else:
+            buffer = chunk
         frames: list[SSEFrame] = []
         if b"\r" in buffer:
             plain = _plain_line_ends(buffer)
             if plain is None:  # lone \r line ends: the careful way, line by line
-                self._buffer = buffer
-                while True:
-                    line, found = self._next_line()
-                    if not found:
-                        return frames
-                    self._take_line(line, frames)
+                self._take_lines(buffer, frames)
+                return frames
             buffer, held = plain
         else:
             held = b""
         end = buffer.rfind(b"\n")
         if end == -1:
-            self._buffer = buffer + held
+            self._hold(buffer)
+            self._hold(held)
             return frames
-        self._buffer = buffer[end + 1:] + held
         data = self._data
+        size = self._open_size
         for line in buffer[:end].split(b"\n"):  # whole lines only, so no UTF-8 sequence is cut
             if not line:
                 if data:
                     frames.append(SSEFrame(self._event, data[0] if len(data) == 1 else "\n".join(data)))
                     data = self._data = []
                 self._event = None
+                size = 0
             elif line.startswith(b"data: "):
                 data.append(line[6:].decode("utf-8", errors="replace"))
+                size += len(line)
             elif line.startswith(b"event: "):
                 self._event = line[7:].decode("utf-8", errors="replace")
             else:
+                self._open_size = size
                 self._take_line(line, frames)
-                data = self._data
+                data, size = self._data, self._open_size
+        self._open_size = size
+        self._check_size()
+        self._hold(buffer[end + 1:])
+        self._hold(held)
         return frames
 
     def close(self) -> list[SSEFrame]:
         """End of stream: a final frame without its blank line still counts."""
         frames: list[SSEFrame] = []
-        if self._buffer:
-            rest, self._buffer = self._buffer, b""
+        if self._pending:
+            rest = b"".join(self._pending)
+            self._pending = []
+            self._pending_size = 0
             for line in rest.splitlines():
                 self._take_line(line, frames)
         self._dispatch(frames)
         return frames
 
-    def _next_line(self) -> tuple[bytes, bool]:
-        buf = self._buffer
-        nl = buf.find(b"\n")
-        cr = buf.find(b"\r")
-        if cr != -1 and (nl == -1 or cr < nl):
-            if cr == len(buf) - 1:
-                return b"", False  # a lone \r at the end may be half of \r\n
-            end, skip = cr, 2 if buf[cr + 1 : cr + 2] == b"\n" else 1
-        elif nl != -1:
-            end, skip = nl, 1
-        else:
-            return b"", False
-        self._buffer = buf[end + skip :]
-        return buf[:end], True
+    def _hold(self, piece: bytes) -> None:
+        if piece:
+            self._pending.append(piece)
+            self._pending_size += len(piece)
+            self._check_size()
+
+    def _check_size(self) -> None:
+        if self._open_size + self._pending_size > self.limit:
+            raise EventTooLarge(f"sent an SSE event over {self.limit >> 20} MiB" if self.limit >= 1 << 20
+                                else f"sent an SSE event over {self.limit} bytes")
+
+    def _take_lines(self, buffer: bytes, frames: list[SSEFrame]) -> None:
+        """Every complete line of the buffer, ends found by position (not by
+        re-slicing the rest, which would copy it once per line)."""
+        start, last = 0, len(buffer) - 1
+        nl, cr = buffer.find(b"\n"), buffer.find(b"\r")
+        while True:
+            if -1 < nl < start:
+                nl = buffer.find(b"\n", start)
+            if -1 < cr < start:
+                cr = buffer.find(b"\r", start)
+            if cr != -1 and (nl == -1 or cr < nl):
+                if cr == last:
+                    break  # a lone \r at the end may be half of \r\n
+                end, skip = cr, 2 if buffer[cr + 1] == 10 else 1
+            elif nl != -1:
+                end, skip = nl, 1
+            else:
+                break
+            self._take_line(buffer[start:end], frames)
+            start = end + skip
+        self._check_size()
+        self._hold(buffer[start:])
 
     def _take_line(self, raw: bytes, frames: list[SSEFrame]) -> None:
         if not raw:
@@ -99,6 +146,7 @@ class SSEParser:
             value = value[1:]
         if name == "data":
             self._data.append(value)
+            self._open_size += len(raw)
         elif name == "event":
             self._event = value
         elif name not in ("id", "retry") and self._stray_size < self.STRAY_LIMIT:
@@ -110,6 +158,7 @@ class SSEParser:
             frames.append(SSEFrame(self._event, "\n".join(self._data)))
         self._event = None
         self._data = []
+        self._open_size = 0
 
 
 def _plain_line_ends(buffer: bytes) -> tuple[bytes, bytes] | None:

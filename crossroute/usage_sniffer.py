@@ -10,36 +10,53 @@ import orjson
 from crossroute import ir
 
 _MARK = b"sage"  # in "usage" and "usageMetadata"
-_CARRY_LIMIT = 1 << 16
+# A line longer than this is let go unread (a Responses `response.completed` line
+# carries the whole output, so this is well above a usual answer).
+_CARRY_LIMIT = 1 << 20
 
 
 class UsageSniffer:
     def __init__(self) -> None:
         self.usage: ir.Usage | None = None
-        self._carry = b""  # an unfinished line from the previous chunk
+        self._carry: list[bytes] = []  # an unfinished line from earlier chunks, in pieces
+        self._carry_size = 0
+        self._skipping = False  # the unfinished line passed the limit: its rest is ignored
 
     def feed(self, chunk: bytes) -> None:
-        if self._carry:
-            chunk = self._carry + chunk
-            self._carry = b""
+        if self._carry or self._skipping:
+            end = chunk.find(b"\n")
+            if end == -1:
+                self._keep(chunk)
+                return
+            if not self._skipping:
+                line = b"".join(self._carry) + chunk[:end]
+                if _MARK in line:
+                    self._read(line)
+            self._carry, self._carry_size, self._skipping = [], 0, False
+            chunk = chunk[end + 1:]
         if _MARK not in chunk:
-            self._keep_tail(chunk)
+            self._keep(chunk[chunk.rfind(b"\n") + 1:])
             return
         lines = chunk.split(b"\n")
-        self._keep_tail(lines.pop())
+        self._keep(lines.pop())
         for line in lines:
             if _MARK in line:
                 self._read(line)
 
     def close(self) -> ir.Usage | None:
-        if _MARK in self._carry:
-            self._read(self._carry)
+        rest = b"".join(self._carry)
+        if _MARK in rest and not self._skipping:
+            self._read(rest)
         return self.usage
 
-    def _keep_tail(self, chunk: bytes) -> None:
-        cut = chunk.rfind(b"\n")
-        tail = chunk[cut + 1:]
-        self._carry = tail if len(tail) < _CARRY_LIMIT else b""
+    def _keep(self, piece: bytes) -> None:
+        if not piece or self._skipping:
+            return
+        self._carry_size += len(piece)
+        if self._carry_size > _CARRY_LIMIT:
+            self._carry, self._carry_size, self._skipping = [], 0, True
+        else:
+            self._carry.append(piece)
 
     def _read(self, line: bytes) -> None:
         start = line.find(b"{")

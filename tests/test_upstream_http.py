@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from crossroute.upstream_http import UpstreamClient, UpstreamError
+from crossroute.upstream_http import UpstreamClient, UpstreamError, UpstreamLimit
 
 Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -213,3 +213,48 @@ async def test_idle_pool_is_capped_after_a_burst(client: UpstreamClient, monkeyp
     assert len(pooled) == 4
     assert await post_and_read(client, url) == (200, b"{}")
     assert server.connections == 10  # the next request reused a pooled connection
+
+
+async def test_a_head_in_many_small_pieces_is_parsed_whole(client: UpstreamClient) -> None:
+    whole = b"HTTP/1.1 103 Early Hints\r\nlink: </x>\r\n\r\n" + answer(b'{"pieces": true}', b"x-long: " + b"v" * 3000
+                                                                      + b"\r\n")
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        for start in range(0, len(whole), 7):  # seams anywhere, the blank lines included
+            writer.write(whole[start:start + 7])
+            await writer.drain()
+            await asyncio.sleep(0)
+
+    server = RawServer(handler)
+    url = await server.start()
+    response = await client.post(url, b"{}", {})
+    assert response.status == 200 and response.headers["x-long"] == "v" * 3000
+    assert await response.read() == b'{"pieces": true}'
+
+
+async def test_a_bare_lf_head_is_refused_at_once(client: UpstreamClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\ncontent-length: 2\n\n{}")
+        await asyncio.sleep(5)
+
+    server = RawServer(handler)
+    url = await server.start()
+    with pytest.raises(UpstreamError, match="malformed"):
+        await client.post(url, b"{}", {}, read_timeout=4)
+
+
+async def test_endless_trailers_are_cut_off(client: UpstreamClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nx-trailer: ")
+        for _ in range(256):  # 16 MiB at most
+            writer.write(b"t" * 65536)
+            await writer.drain()
+
+    server = RawServer(handler)
+    url = await server.start()
+    response = await client.post(url, b"{}", {})
+    with pytest.raises(UpstreamLimit, match="trailers"):
+        await response.read()

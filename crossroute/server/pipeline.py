@@ -26,8 +26,9 @@ from crossroute.providers.redaction import Redactor
 from crossroute.routing import AccountPool, Candidate, ModelRegistry, Route, worth_another_candidate
 from crossroute.server.http import JsonReply, Reply, Served, StreamReply
 from crossroute.server.metrics import Metrics
+from crossroute.sse import EventTooLarge
 from crossroute.state.responses import KEYLESS, ResponseStore, StoredResponse, StoreError
-from crossroute.upstream_http import UpstreamClient, UpstreamError, UpstreamResponse, split_url
+from crossroute.upstream_http import UpstreamClient, UpstreamError, UpstreamLimit, UpstreamResponse, split_url
 from crossroute.usage_sniffer import UsageSniffer, usage_in
 
 RESPONSES = "openai-responses"
@@ -211,10 +212,13 @@ class Pipeline:
         url = provider.url(candidate.route.model, stream)
         waiting = time.perf_counter()
         try:
-            response = await self.client.post(url, body, headers, provider.timeout)
+            response = await self.client.post(url, body, headers, provider.timeout, provider.config.proxy)
         except TimeoutError:
             _warn(candidate, url, "timed out (connecting, or waiting for the answer's head)")
             raise ir.GatewayError(504, f"provider {provider.name} did not answer in time", kind="timeout") from None
+        except UpstreamLimit as exc:
+            _warn(candidate, url, str(exc))
+            raise ir.GatewayError(502, f"provider {provider.name} {exc}") from None
         except UpstreamError as exc:  # the address stays in the log, out of the client's answer
             _warn(candidate, url, str(exc))
             raise ir.GatewayError(502, f"provider {provider.name} is unreachable") from None
@@ -278,7 +282,7 @@ class Pipeline:
         except (UpstreamError, TimeoutError) as exc:
             _warn(candidate, None, f"the stream broke: {_reason(exc)}")
             encoder = call.fmt.StreamEncoder(ir.Request(model=call.model))
-            yield encoder.encode(ir.StreamError(ir.GatewayError(502, "the upstream connection broke mid-stream")))
+            yield encoder.encode(ir.StreamError(_broken_stream(candidate.route.provider.name, exc)))
             yield encoder.close()
         finally:
             _let_go(response, complete)
@@ -421,7 +425,8 @@ class Pipeline:
             body = provider.count_tokens_body(rendered, route.model)
             key = (provider.config.api_keys or [""])[0]
             async with asyncio.timeout(COUNT_TIMEOUT):
-                response = await self.client.post(url, orjson.dumps(body), provider.headers(key))
+                response = await self.client.post(url, orjson.dumps(body), provider.headers(key),
+                                                  proxy=provider.config.proxy)
                 try:
                     raw = await response.read()
                 finally:
@@ -456,6 +461,9 @@ async def _read_body(response: UpstreamResponse, candidate: Candidate, call: Cal
     waiting = time.perf_counter()
     try:
         return await response.read()
+    except UpstreamLimit as exc:
+        _warn(candidate, None, str(exc))
+        raise ir.GatewayError(502, f"provider {candidate.route.provider.name} {exc}") from None
     except (UpstreamError, TimeoutError) as exc:
         _warn(candidate, None, f"the answer broke off: {_reason(exc)}")
         raise ir.GatewayError(502, f"provider {candidate.route.provider.name} broke the connection") from None
@@ -476,11 +484,18 @@ async def _decode(upstream: ModuleType, response: UpstreamResponse,
                 yield events
         complete = True
         yield decoder.close()
-    except (UpstreamError, TimeoutError) as exc:
+    except (UpstreamError, TimeoutError, EventTooLarge) as exc:
         _warn(candidate, None, f"the stream broke: {_reason(exc)}")
-        yield [ir.StreamError(ir.GatewayError(502, "the upstream connection broke mid-stream"))]
+        yield [ir.StreamError(_broken_stream(candidate.route.provider.name, exc))]
     finally:
         _let_go(response, complete)
+
+
+def _broken_stream(provider: str, exc: Exception) -> ir.GatewayError:
+    """The error event that ends a stream the upstream broke or overfilled."""
+    if isinstance(exc, UpstreamLimit | EventTooLarge):
+        return ir.GatewayError(502, f"provider {provider} {exc}")
+    return ir.GatewayError(502, "the upstream connection broke mid-stream")
 
 
 async def _raise_custom_calls(batches: AsyncIterator[list[ir.Event]],
@@ -518,4 +533,4 @@ def _warn(candidate: Candidate, url: str | None, reason: str) -> None:
 
 
 def _reason(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, UpstreamError) else "no data in time"
+    return str(exc) if isinstance(exc, UpstreamError | EventTooLarge) else "no data in time"
