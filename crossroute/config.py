@@ -94,6 +94,18 @@ class ServerConfig(_Strict):
     workers: int | None = Field(default=None, ge=1)
     access_log: bool = True  # one line per request on stderr, at any --log-level
     log_format: Literal["text", "json"] = "text"
+    # Limits on what a client may send (defaults like nginx's).
+    head_timeout_seconds: float = Field(default=60.0, gt=0)  # first byte of a request to the end of its head
+    body_timeout_seconds: float = Field(default=60.0, gt=0)  # longest pause between two reads of a body
+    keep_alive_seconds: float = Field(default=75.0, gt=0)  # an idle connection is closed after this
+    max_head_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_headers: int = Field(default=100, ge=8)
+    max_url_bytes: int = Field(default=8 * 1024, ge=256)
+    max_connections: int = Field(default=1024, ge=1)  # per worker; also bounded by the open-files limit
+    # Browsers and DNS rebinding: which web origins and Host names may use the gateway.
+    cors_origins: list[str] = Field(default_factory=list)
+    allowed_hosts: list[str] = Field(default_factory=list)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)  # in-flight requests get this long on SIGTERM
 
 
 class StateConfig(_Strict):

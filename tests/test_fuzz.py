@@ -24,7 +24,7 @@ from tests.gateway_runner import RunningGateway
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                        HealthCheck.data_too_large])
-HEADERS = {"authorization": f"Bearer {CLIENT_KEY}", "anthropic-version": "2023-06-01"}
+HEADERS = {"authorization": f"Bearer {CLIENT_KEY}", "anthropic-version": "2023-06-01", "content-type": "application/json"}
 KINDS = tuple(MODELS)
 
 # ---------------------------------------------------------------- hostile values

@@ -50,6 +50,8 @@ def request(method: str, path: str, body: bytes = b"", headers: dict[str, str] |
     lines = [f"{method} {path} {version}", "Host: gateway", f"Authorization: Bearer {CLIENT_KEY}"]
     if body:
         lines.append(f"Content-Length: {len(body)}")
+    if method == "POST":
+        lines.append("Content-Type: application/json")
     lines.extend(f"{k}: {v}" for k, v in (headers or {}).items())
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
@@ -139,8 +141,7 @@ def test_percent_encoded_gemini_path(gateway: RunningGateway, clean_fake: FakeUp
 def test_declared_oversized_body_is_refused_before_it_arrives(gateway: RunningGateway) -> None:
     with connect(gateway) as sock:
         shared = _SharedFile(sock)
-        sock.sendall(request("POST", "/v1/messages", headers={"Content-Length": str(10**12),
-                                                               "Content-Type": "application/json"}))
+        sock.sendall(request("POST", "/v1/messages", headers={"Content-Length": str(10**12)}))
         response, payload = read_response(shared)
         assert response.status == 413
         assert orjson.loads(payload)["error"]["type"] == "request_too_large"  # Anthropic's shape, for its path
@@ -176,8 +177,9 @@ def test_stop_lets_a_request_in_flight_finish(tmp_path: Path, clean_fake: FakeUp
     result: dict[str, Any] = {}
 
     def call() -> None:
-        result["response"] = httpx.post(gw.url + "/v1/chat/completions", content=chat("x"),
-                                        headers={"authorization": f"Bearer {CLIENT_KEY}"}, timeout=10)
+        result["response"] = httpx.post(gw.url + "/v1/chat/completions", content=chat("x"), timeout=10,
+                                        headers={"authorization": f"Bearer {CLIENT_KEY}",
+                                                 "content-type": "application/json"})
 
     thread = threading.Thread(target=call)
     thread.start()

@@ -13,7 +13,7 @@ from tests.conftest import CLIENT_KEY, MODELS
 from tests.fakes import FakeUpstream
 from tests.gateway_runner import RunningGateway
 
-HEADERS = {"authorization": f"Bearer {CLIENT_KEY}", "anthropic-version": "2023-06-01"}
+HEADERS = {"authorization": f"Bearer {CLIENT_KEY}", "anthropic-version": "2023-06-01", "content-type": "application/json"}
 HI_CHAT = [{"role": "user", "content": "hi"}]
 HI_GEMINI = [{"role": "user", "parts": [{"text": "hi"}]}]
 GEMINI_TO_CLAUDE = f"/v1beta/models/{MODELS['anthropic']}:generateContent"

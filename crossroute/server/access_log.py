@@ -46,7 +46,7 @@ def record(conn: HttpConnection, item: HttpRequest | Reply, started: float) -> N
         served = item.served
         model, provider, account = field_value(served.model), served.provider or "-", served.account or "-"
     else:  # a refusal of a request that could not be read: only its target is known
-        method, path = "-", conn._url.decode("latin-1").partition("?")[0]  # reading stopped at it
+        method, path = conn.refused_target()  # reading stopped at it
         model = provider = account = "-"
     first_byte = int((conn.first_byte_at - started) * 1e6) if conn.first_byte_at else "-"
     access.info(ACCESS_FORMAT, conn.peer, field_value(method), field_value(path), conn.sent_status or CLIENT_CLOSED,

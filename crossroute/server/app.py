@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from crossroute import __version__, ir
-from crossroute.config import Config
+from crossroute.config import LOOPBACK_HOSTS, Config
 from crossroute.formats import FORMAT_MODULES
 from crossroute.logs import refused_key
 from crossroute.providers import KINDS
@@ -58,7 +58,15 @@ class Gateway:
         self.store = ResponseStore(state_path, config.state.response_ttl_seconds)
         self.metrics = Metrics()
         self.pipeline = Pipeline(self.registry, AccountPool(), self.store, self.metrics)
-        self._keys = [k.encode() for k in config.server.api_keys]
+        server = config.server
+        self._keys = [k.encode() for k in server.api_keys]
+        self._origins = frozenset(o.rstrip("/") for o in server.cors_origins)
+        self._any_origin = "*" in self._origins
+        self._host_names = LOOPBACK_HOSTS | {"[::1]", _host_name(server.host)} \
+            | {_host_name(h) for h in server.allowed_hosts}
+        # Keys protect a gateway whatever name it is reached under; without them only known names may be used.
+        self._any_host = bool(server.api_keys) or "*" in server.allowed_hosts
+        self._hosts_seen: set[str] = set()  # Host header values already found allowed
         self.started = time.time()
 
     # ------------------------------------------------------------ serving
@@ -69,7 +77,43 @@ class Gateway:
 
     async def handle(self, request: HttpRequest) -> Reply:
         request.path = _strip_prefix(request.path)
-        return await self._handle(request, client_format_for(request.path))
+        if not request.admitted:
+            refusal = self.admit(request.method, request.path, request.query, request.headers)
+            if refusal is not None:
+                return refusal
+        reply = await self._handle(request, client_format_for(request.path))
+        origin = request.headers.get("origin")
+        if origin is not None:
+            reply.headers.update(self._cors(origin))
+        return reply
+
+    def admit(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> Reply | None:
+        """Whether to read a request, from its head alone (the server asks before
+        any body byte is kept): None, or the refusal to answer with.
+
+        /health is open. A browser page may not use the gateway unless its
+        Origin is listed, nor reach it under a foreign Host name (DNS rebinding)
+        while no client key protects it; then the client key; then a POST must
+        be JSON (a page's form or text/plain POST needs no preflight)."""
+        if path == "/health":
+            return None
+        host = headers.get("host")
+        if host is not None and host not in self._hosts_seen and not self._host_allowed(host):
+            return self._refusal(path, None, 403, f"the Host {host!r} is not served here; list it in "
+                                                  "server.allowed_hosts", "host_not_allowed")
+        origin = headers.get("origin")
+        if origin is not None and origin not in self._origins and not self._any_origin:
+            return self._refusal(path, None, 403, f"requests from the web origin {origin!r} are not allowed; "
+                                                  "list it in server.cors_origins", "origin_not_allowed")
+        if method == "OPTIONS" and origin is not None:
+            return None  # a CORS preflight carries no key
+        if self._keys and not self._authorized(headers, query):
+            refused_key(method, path, _presented_key(headers, query) is not None)
+            return self._refusal(path, origin, 401, "missing or invalid API key for this gateway", "invalid_api_key")
+        if method == "POST" and not _is_json(headers.get("content-type")):
+            return self._refusal(path, origin, 415, "the request body must be JSON (Content-Type: application/json)",
+                                 "unsupported_media_type")
+        return None
 
     def refuse(self, status: int, raw_path: bytes, message: str) -> Reply:
         """A request that could not be read: too large, or not HTTP."""
@@ -85,10 +129,8 @@ class Gateway:
         path = request.path
         if path == "/health":
             return JsonReply(200, {"status": "ok", "version": __version__, "uptime_s": round(time.time() - self.started)})
-        if not self._authorized(request):
-            refused_key(request.method, request.path, _presented_key(request) is not None)
-            return error_reply(client_format, ir.GatewayError(401, "missing or invalid API key for this gateway",
-                                                              code="invalid_api_key"))
+        if request.method == "OPTIONS" and "origin" in request.headers:
+            return _preflight(request.headers)
         try:
             return await self._route(request, client_format)
         except ir.GatewayError as error:
@@ -97,14 +139,29 @@ class Gateway:
             log.error("unexpected %s on %s %s: %s", type(exc).__name__, request.method, request.path, exc)
             return error_reply(client_format, ir.GatewayError(500, "internal error in the gateway", kind="server"))
 
-    def _authorized(self, request: HttpRequest) -> bool:
-        if not self._keys:
-            return True
-        presented = _presented_key(request)
+    def _authorized(self, headers: dict[str, str], query: dict[str, str]) -> bool:
+        presented = _presented_key(headers, query)
         if presented is None:
             return False
         candidate = presented.encode()
         return any(hmac.compare_digest(candidate, key) for key in self._keys)
+
+    def _host_allowed(self, host: str) -> bool:
+        name = _host_name(host)
+        allowed = self._any_host or name in self._host_names or name.endswith(".localhost")
+        if allowed and len(self._hosts_seen) < 256:
+            self._hosts_seen.add(host)
+        return allowed
+
+    def _cors(self, origin: str) -> dict[str, str]:
+        return {"access-control-allow-origin": origin, "vary": "origin",
+                "access-control-expose-headers": "retry-after, server-timing"}
+
+    def _refusal(self, path: str, origin: str | None, status: int, message: str, code: str) -> Reply:
+        reply = error_reply(client_format_for(path), ir.GatewayError(status, message, code=code))
+        if origin is not None:
+            reply.headers.update(self._cors(origin))
+        return reply
 
     async def _route(self, request: HttpRequest, client_format: str) -> Reply:
         method, path = request.method, request.path
@@ -225,7 +282,7 @@ class Gateway:
 
     def _owner(self, request: HttpRequest) -> str:
         """Whose stored responses this request may see: its key's (already checked)."""
-        return owner_of(_presented_key(request)) if self._keys else KEYLESS
+        return owner_of(_presented_key(request.headers, request.query)) if self._keys else KEYLESS
 
     async def _stored_response(self, request: HttpRequest, rest: str) -> Reply:
         response_id, _, tail = rest.partition("/")
@@ -254,12 +311,37 @@ def _response_not_found(response_id: str) -> ir.GatewayError:
     return ir.GatewayError(404, f"Response with id '{response_id}' not found.", code="previous_response_not_found")
 
 
-def _presented_key(request: HttpRequest) -> str | None:
-    headers = request.headers
+def _presented_key(headers: dict[str, str], query: dict[str, str]) -> str | None:
     auth = headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip()
-    return headers.get("x-api-key") or headers.get("x-goog-api-key") or request.query.get("key")
+    return headers.get("x-api-key") or headers.get("x-goog-api-key") or query.get("key")
+
+
+def _host_name(host: str) -> str:
+    """A Host header's name: lower case, without its port or a final dot."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[:host.find("]") + 1]
+    if host.count(":") == 1:
+        host = host.partition(":")[0]
+    return host.rstrip(".")
+
+
+def _is_json(content_type: str | None) -> bool:
+    if content_type is None:
+        return False
+    if content_type == "application/json":
+        return True
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _preflight(headers: dict[str, str]) -> Reply:
+    """The answer to a browser's CORS preflight (its Origin is allowed, or admit() refused it)."""
+    return JsonReply(204, b"", {"access-control-allow-methods": "GET, POST, DELETE, OPTIONS",
+                                "access-control-allow-headers": headers.get("access-control-request-headers", ""),
+                                "access-control-max-age": "600"})
 
 
 def _listing_style(request: HttpRequest) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ class HttpRequest:
     body: bytes = b""
     keep_alive: bool = True
     http10: bool = False
+    admitted: bool = False  # the server already had the app admit its head
     served: Served = field(default_factory=Served)
 
 
@@ -60,6 +62,7 @@ class StreamReply:
     chunks: AsyncIterator[bytes]
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "text/event-stream"
+    abort: Callable[[], bytes] | None = None  # the format's error event and terminator, to end the stream early
 
     async def send(self, conn: HttpConnection) -> None:
         conn.start_stream(self.status, _header_lines({"cache-control": "no-cache", **self.headers}, self.content_type))
@@ -68,6 +71,12 @@ class StreamReply:
                 conn.write_chunk(chunk)
                 if conn.write_paused:
                     await conn.drain()
+        except asyncio.CancelledError:
+            if conn.transport is not None and self.abort is not None:  # the server is stopping, the client is there
+                conn.write_chunk(self.abort())
+                conn.end_stream()
+                conn.flush()
+            raise
         finally:
             with contextlib.suppress(Exception):
                 await self.chunks.aclose()  # type: ignore[attr-defined]

@@ -266,7 +266,8 @@ class Pipeline:
             raw = await _read_body(response, candidate, call)
             self._count_usage_of_body(call, candidate, raw)
             return JsonReply(response.status, raw)
-        return StreamReply(response.status, self._relay(call, candidate, response), self._stream_headers(call))
+        return StreamReply(response.status, self._relay(call, candidate, response), self._stream_headers(call),
+                           abort=lambda: _shutdown_ending(call.fmt.StreamEncoder(ir.Request(model=call.model))))
 
     async def _relay(self, call: Call, candidate: Candidate, response: UpstreamResponse) -> AsyncIterator[bytes]:
         sniffer = UsageSniffer()
@@ -334,8 +335,10 @@ class Pipeline:
         batches = _decode(upstream, response, candidate)
         if names:
             batches = _raise_custom_calls(batches, custom_tools.CallRaiser(names))
-        return StreamReply(200, self._encode(call, candidate, batches, response_id), self._stream_headers(call),
-                           "application/json" if not call.gemini_sse else "text/event-stream")
+        encoder = call.fmt.StreamEncoder(req, **({} if call.gemini_sse else {"sse": False}))
+        return StreamReply(200, self._encode(call, candidate, batches, response_id, encoder), self._stream_headers(call),
+                           "application/json" if not call.gemini_sse else "text/event-stream",
+                           abort=lambda: _shutdown_ending(encoder))
 
     async def _read_whole(self, upstream: ModuleType, response: UpstreamResponse, candidate: Candidate,
                           call: Call) -> ir.Response:
@@ -349,15 +352,13 @@ class Pipeline:
         return resp
 
     async def _encode(self, call: Call, candidate: Candidate, batches: AsyncIterator[list[ir.Event]],
-                      response_id: str | None) -> AsyncIterator[bytes]:
+                      response_id: str | None, encoder: Any) -> AsyncIterator[bytes]:
         """Client bytes for each batch of events: one write per upstream read,
         not one per event (a write is a system call). A stored response is
         committed before its completion event goes out, so a client that has
         seen it complete can continue from it on any worker, even after a crash."""
         req = call.request
         assert req is not None
-        options = {} if call.gemini_sse else {"sse": False}
-        encoder = call.fmt.StreamEncoder(req, **options)
         storing = response_id is not None and req.extras.get("store") is not False
         collector = ir.Collector() if storing else None  # only a stored response needs the whole output
         usage = None
@@ -502,6 +503,12 @@ async def _raise_custom_calls(batches: AsyncIterator[list[ir.Event]],
     async for batch in batches:
         yield raiser.feed(batch)
     yield raiser.close()
+
+
+def _shutdown_ending(encoder: Any) -> bytes:
+    """How a stream still open when the gateway stops ends: an error event and the format's terminator."""
+    error = ir.GatewayError(503, "the gateway is shutting down; retry the request")
+    return bytes(encoder.encode(ir.StreamError(error))) + bytes(encoder.close())
 
 
 def _let_go(response: UpstreamResponse, complete: bool) -> None:
