@@ -20,6 +20,7 @@ import orjson
 import pytest
 
 from tests.gateway_runner import free_port
+from tests.raw_upstream import read_request
 from tests.test_cli import CLI, children_of, wait_until_healthy
 
 _FIRST_CHUNK = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m-real",
@@ -49,13 +50,7 @@ class StallingUpstream:
 
     def _answer(self, conn: socket.socket) -> None:
         conn.settimeout(10)
-        received = b""
-        while b"\r\n\r\n" not in received:
-            received += conn.recv(65536)
-        head, _, body = received.partition(b"\r\n\r\n")
-        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
-        while len(body) < length:
-            body += conn.recv(65536)
+        read_request(conn)
         event = b"data: " + orjson.dumps(_FIRST_CHUNK) + b"\n\n"
         conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
                      + b"%x\r\n%s\r\n" % (len(event), event))

@@ -25,6 +25,7 @@ from crossroute.sse import MAX_EVENT_BYTES, EventTooLarge, SSEParser
 from crossroute.upstream_http import MAX_BODY_BYTES, MAX_HEAD_BYTES, MAX_HEADERS, MAX_INFLATED_BYTES
 from crossroute.usage_sniffer import UsageSniffer
 from tests.gateway_runner import RunningGateway, free_port
+from tests.raw_upstream import read_request
 
 MiB = 1 << 20
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
@@ -47,7 +48,7 @@ class BadUpstream:
             def handle(self) -> None:
                 sock: socket.socket = self.request
                 sock.settimeout(30)
-                _read_request(sock)
+                read_request(sock)
                 try:
                     outer.answer(outer, sock)
                 except OSError:
@@ -72,16 +73,6 @@ class BadUpstream:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def _read_request(sock: socket.socket) -> None:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
-    while len(body) < length:
-        body += sock.recv(65536)
 
 
 def gateway_config(upstream: BadUpstream) -> dict:
