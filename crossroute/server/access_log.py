@@ -7,18 +7,15 @@ them (`?key=` included). The line is formatted only when the access log is on.""
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import TYPE_CHECKING
 
-from crossroute.logs import ACCESS, ACCESS_FORMAT, field_value
+from crossroute.logs import ACCESS_LINES, field_value
 from crossroute.server.http import HttpRequest
 
 if TYPE_CHECKING:
     from crossroute.server.http import Reply
     from crossroute.server.protocol import HttpConnection
-
-access = logging.getLogger(ACCESS)
 
 CLIENT_CLOSED = 499  # nginx's status for a client that went away before any reply
 
@@ -38,7 +35,7 @@ def begin(conn: HttpConnection) -> float:
 
 
 def record(conn: HttpConnection, item: HttpRequest | Reply, started: float) -> None:
-    if not access.isEnabledFor(logging.INFO):
+    if not ACCESS_LINES.on:
         return
     now = time.perf_counter()
     if isinstance(item, HttpRequest):
@@ -49,5 +46,5 @@ def record(conn: HttpConnection, item: HttpRequest | Reply, started: float) -> N
         method, path = conn.refused_target()  # reading stopped at it
         model = provider = account = "-"
     first_byte = int((conn.first_byte_at - started) * 1e6) if conn.first_byte_at else "-"
-    access.info(ACCESS_FORMAT, conn.peer, field_value(method), field_value(path), conn.sent_status or CLIENT_CLOSED,
-                model, provider, account, conn.sent_bytes, first_byte, int((now - started) * 1e6))
+    ACCESS_LINES.write((conn.peer, field_value(method), field_value(path), conn.sent_status or CLIENT_CLOSED,
+                        model, provider, account, conn.sent_bytes, first_byte, int((now - started) * 1e6)))
