@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from fnmatch import fnmatchcase
+from typing import Any, ClassVar
 
 from crossroute import ir
-
-if TYPE_CHECKING:
-    from crossroute.config import ProviderConfig
+from crossroute.config import ProviderConfig
 
 
 class Provider:
@@ -17,7 +16,6 @@ class Provider:
 
     kind: ClassVar[str]
     format: ClassVar[ir.Format]
-    default_base_url: ClassVar[str | None] = None
     # client headers worth forwarding on a same-format hop
     forwarded_headers: ClassVar[tuple[str, ...]] = ()
 
@@ -26,10 +24,16 @@ class Provider:
         self.name = config.name
         assert config.base_url is not None
         self.base_url = config.base_url
-        self.timeout = config.timeout
+        self.timeouts = config.timeouts
+        self.timeout = config.timeouts.first_byte  # the older name, for callers not yet on `timeouts`
+        self._excluded = tuple(config.excluded_models)
 
     def url(self, model: str, stream: bool) -> str:
         raise NotImplementedError
+
+    def excludes(self, model: str) -> bool:
+        """Whether the config hides this upstream model (`excluded_models` globs)."""
+        return any(fnmatchcase(model, pattern) for pattern in self._excluded)
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"authorization": f"Bearer {key}"} if key else {}
