@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
 
@@ -62,6 +63,14 @@ class ProviderConfig(_Strict):
     timeouts: Timeouts = Field(default_factory=lambda: Timeouts())
     proxy: str | None = None  # http://[user:pass@]host:port; "" or "direct": none; unset: the environment's
     excluded_models: list[str] = Field(default_factory=list)  # globs: hidden from /v1/models and from routing
+
+    def excludes(self, model: str) -> bool:
+        """Whether `excluded_models` hides this model name."""
+        return any(fnmatchcase(model, pattern) for pattern in self.excluded_models)
+
+    def hides(self, entry: ModelEntry) -> bool:
+        """Whether `excluded_models` hides a listed model, by its name or its upstream name."""
+        return self.excludes(entry.name) or (entry.upstream is not None and self.excludes(entry.upstream))
 
     @field_validator("timeouts")
     @classmethod

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from fnmatch import fnmatchcase
 from typing import Any, ClassVar
 
 from crossroute import ir
@@ -26,14 +25,13 @@ class Provider:
         self.base_url = config.base_url
         self.timeouts = config.timeouts
         self.timeout = config.timeouts.first_byte  # the older name, for callers not yet on `timeouts`
-        self._excluded = tuple(config.excluded_models)
 
     def url(self, model: str, stream: bool) -> str:
         raise NotImplementedError
 
     def excludes(self, model: str) -> bool:
         """Whether the config hides this upstream model (`excluded_models` globs)."""
-        return any(fnmatchcase(model, pattern) for pattern in self._excluded)
+        return self.config.excludes(model)
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"authorization": f"Bearer {key}"} if key else {}

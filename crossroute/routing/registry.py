@@ -33,7 +33,7 @@ class ModelRegistry:
         self.listed: list[Listed] = []
         for provider in providers:
             for entry in provider.config.models:
-                if provider.excludes(entry.name) or provider.excludes(entry.upstream or entry.name):
+                if provider.config.hides(entry):
                     continue
                 route = Route(provider, entry.upstream or entry.name)
                 for name in (entry.name, entry.alias, f"{provider.name}/{entry.name}"):
