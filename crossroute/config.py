@@ -65,12 +65,18 @@ class ProviderConfig(_Strict):
     excluded_models: list[str] = Field(default_factory=list)  # globs: hidden from /v1/models and from routing
 
     def excludes(self, model: str) -> bool:
-        """Whether `excluded_models` hides this model name."""
-        return any(fnmatchcase(model, pattern) for pattern in self.excluded_models)
+        """Whether `excluded_models` hides this model (as `provider/model` asks for it)."""
+        if not self.excluded_models:
+            return False
+        return self._matches_exclusion(model) or any(entry.name == model and self.hides(entry) for entry in self.models)
 
     def hides(self, entry: ModelEntry) -> bool:
         """Whether `excluded_models` hides a listed model, by its name or its upstream name."""
-        return self.excludes(entry.name) or (entry.upstream is not None and self.excludes(entry.upstream))
+        return self._matches_exclusion(entry.name) or (entry.upstream is not None
+                                                       and self._matches_exclusion(entry.upstream))
+
+    def _matches_exclusion(self, name: str) -> bool:
+        return any(fnmatchcase(name, pattern) for pattern in self.excluded_models)
 
     @field_validator("timeouts")
     @classmethod
