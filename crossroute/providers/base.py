@@ -24,13 +24,12 @@ class Provider:
         assert config.base_url is not None
         self.base_url = config.base_url
         self.timeouts = config.timeouts
-        self.timeout = config.timeouts.first_byte  # the older name, for callers not yet on `timeouts`
 
     def url(self, model: str, stream: bool) -> str:
         raise NotImplementedError
 
     def excludes(self, model: str) -> bool:
-        """Whether the config hides this upstream model (`excluded_models` globs)."""
+        """Whether `excluded_models` hides this model, asked for as `provider/model`."""
         return self.config.excludes(model)
 
     def auth_headers(self, key: str) -> dict[str, str]:

@@ -437,7 +437,7 @@ class Pipeline:
             key = (provider.config.api_keys or [""])[0]
             async with asyncio.timeout(COUNT_TIMEOUT):
                 response = await self.client.post(url, orjson.dumps(body), provider.headers(key),
-                                                  proxy=provider.config.proxy)
+                                                  proxy=provider.config.proxy, connect_timeout=provider.timeouts.connect)
                 try:
                     raw = await response.read()
                 finally:
