@@ -208,6 +208,11 @@ class Pipeline:
         assert last_error is not None
         return error_reply(call.client_format, last_error)
 
+    def _ruled(self, body: dict[str, Any], candidate: Candidate, call: Call) -> dict[str, Any]:
+        """The body after the config's payload rules for this route (the same body when none match)."""
+        rules = self.payload.matching(candidate.route.provider.name, candidate.route.model, call.model)
+        return apply_payload_rules(body, rules) if rules else body
+
     async def _open(self, candidate: Candidate, body: bytes, stream: bool, call: Call) -> UpstreamResponse:
         provider = candidate.route.provider
         same_format = provider.format == call.client_format
@@ -266,10 +271,7 @@ class Pipeline:
         body = call.body
         if call.client_format != "gemini":
             body = {**body, "model": candidate.route.model}
-        rules = self.payload.matching(candidate.route.provider.name, candidate.route.model, call.model)
-        if rules:
-            body = apply_payload_rules(body, rules)
-        response = await self._open(candidate, _encoded(body), call.stream, call)
+        response = await self._open(candidate, _encoded(self._ruled(body, candidate, call)), call.stream, call)
         if not call.stream:
             raw = await _read_body(response, candidate, call)
             self._count_usage_of_body(call, candidate, raw)
@@ -327,10 +329,7 @@ class Pipeline:
         else:
             names = frozenset()
         body = provider.adapt_body(upstream.render_request(lowered, candidate.route.model), req)
-        rules = self.payload.matching(provider.name, candidate.route.model, call.model)
-        if rules:
-            body = apply_payload_rules(body, rules)
-        response = await self._open(candidate, _encoded(body), req.stream, call)
+        response = await self._open(candidate, _encoded(self._ruled(body, candidate, call)), req.stream, call)
         response_id = ir.new_id("resp_") if call.client_format == RESPONSES else None
         if not req.stream:
             resp = await self._read_whole(upstream, response, candidate, call)
