@@ -52,6 +52,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 1
     for provider in config.providers:
         for model in provider.models:
+            if provider.hides(model):
+                continue
             alias = f"  (alias: {model.alias})" if model.alias else ""
             print(f"{provider.name}/{model.name}{alias}  [{provider.kind}]")
     return 0

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from crossroute.providers import KINDS
-from crossroute.providers.presets import PRESETS
+from crossroute.kinds import DEFAULT_BASE_URLS, PRESETS
 from crossroute.upstream_proxy import DIRECT, UnusableProxy, parse_proxy
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -30,6 +40,17 @@ class ModelEntry(_Strict):
     upstream: str | None = None  # the name to send upstream, when it differs from `name`
 
 
+class Timeouts(_Strict):
+    """Seconds. Reasoning models think silently before their first byte (a
+    non-streamed answer's head comes only once it is all written), and a
+    streamed one may pause as long mid-way; the idle default is Codex CLI's
+    stream idle timeout, so the gateway gives up no sooner than that client."""
+
+    connect: float = Field(default=15.0, gt=0)  # TCP + TLS (+ proxy tunnel) to the upstream
+    first_byte: float = Field(default=600.0, gt=0)  # request sent -> the answer's status and headers
+    idle: float = Field(default=300.0, gt=0)  # the longest pause between two reads of the answer's body
+
+
 class ProviderConfig(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     kind: str
@@ -38,8 +59,31 @@ class ProviderConfig(_Strict):
     api_keys: list[str] = Field(default_factory=list)
     models: list[ModelEntry] = Field(default_factory=list)
     headers: dict[str, str] = Field(default_factory=dict)
-    timeout: float = Field(default=600.0, gt=0)
+    timeout: float | None = Field(default=None, gt=0)  # the old name of timeouts.first_byte
+    timeouts: Timeouts = Field(default_factory=lambda: Timeouts())
     proxy: str | None = None  # http://[user:pass@]host:port; "" or "direct": none; unset: the environment's
+    excluded_models: list[str] = Field(default_factory=list)  # globs: hidden from /v1/models and from routing
+
+    def excludes(self, model: str) -> bool:
+        """Whether `excluded_models` hides this model (as `provider/model` asks for it)."""
+        if not self.excluded_models:
+            return False
+        return self._matches_exclusion(model) or any(entry.name == model and self.hides(entry) for entry in self.models)
+
+    def hides(self, entry: ModelEntry) -> bool:
+        """Whether `excluded_models` hides a listed model, by its name or its upstream name."""
+        return self._matches_exclusion(entry.name) or (entry.upstream is not None
+                                                       and self._matches_exclusion(entry.upstream))
+
+    def _matches_exclusion(self, name: str) -> bool:
+        return any(fnmatchcase(name, pattern) for pattern in self.excluded_models)
+
+    @field_validator("timeouts")
+    @classmethod
+    def _first_byte_once(cls, value: Timeouts, info: ValidationInfo) -> Timeouts:
+        if info.data.get("timeout") is not None and "first_byte" in value.model_fields_set:
+            raise ValueError("timeout is the old name of timeouts.first_byte: set one of them, not both")
+        return value
 
     @field_validator("proxy")
     @classmethod
@@ -61,12 +105,14 @@ class ProviderConfig(_Strict):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, value: str) -> str:
-        if value not in KINDS:
-            raise ValueError(f"unknown provider kind {value!r}; expected one of {', '.join(sorted(KINDS))}")
+        if value not in DEFAULT_BASE_URLS:
+            raise ValueError(f"unknown provider kind {value!r}; expected one of {', '.join(sorted(DEFAULT_BASE_URLS))}")
         return value
 
     @model_validator(mode="after")
     def _fill_from_preset(self) -> ProviderConfig:
+        if self.timeout is not None:
+            self.timeouts.first_byte = self.timeout
         preset_name = self.preset or (self.name if self.name in PRESETS else None)
         if self.preset and self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; expected one of {', '.join(sorted(PRESETS))}")
@@ -77,12 +123,60 @@ class ProviderConfig(_Strict):
             if not self.models:
                 self.models = [ModelEntry(name=m) for m in preset.models]
         if self.base_url is None:
-            default = KINDS[self.kind].default_base_url
+            default = DEFAULT_BASE_URLS[self.kind]
             if default is None:
                 raise ValueError(f"base_url is required for kind {self.kind!r}")
             self.base_url = default
         self.base_url = self.base_url.rstrip("/")
         return self
+
+
+class PayloadMatch(_Strict):
+    models: list[str] = Field(default_factory=list)  # globs on the upstream name or the name asked for; none: all
+    providers: list[str] = Field(default_factory=list)  # provider names; none: all
+
+
+class PayloadRule(_Strict):
+    """Edits of the body sent upstream, in the provider's format; keys are
+    top-level fields or dotted paths (`generationConfig.maxOutputTokens`)."""
+
+    match: PayloadMatch = Field(default_factory=PayloadMatch)
+    defaults: dict[str, Any] = Field(default_factory=dict)  # set when absent
+    overrides: dict[str, Any] = Field(default_factory=dict)  # always set
+    caps: dict[str, Any] = Field(default_factory=dict)  # a number above the cap is lowered to it
+    remove: list[str] = Field(default_factory=list)  # deleted
+
+    @field_validator("defaults", "overrides", "caps")
+    @classmethod
+    def _usable_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            _check_payload_path(key)
+        return value
+
+    @field_validator("remove")
+    @classmethod
+    def _usable_removals(cls, value: list[str]) -> list[str]:
+        for key in value:
+            _check_payload_path(key)
+        return value
+
+    @field_validator("caps")
+    @classmethod
+    def _numeric_caps(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key, cap in value.items():
+            if isinstance(cap, bool) or not isinstance(cap, int | float):
+                raise ValueError(f"the cap for {key!r} must be a number, not {cap!r}")
+        return value
+
+
+_GATEWAY_FIELDS = frozenset({"model", "stream"})  # what the gateway itself sets from the request and route
+
+
+def _check_payload_path(key: str) -> None:
+    if any(not part for part in key.split(".")):
+        raise ValueError(f"{key!r} is not a field name or dotted path (like generationConfig.maxOutputTokens)")
+    if key in _GATEWAY_FIELDS:
+        raise ValueError(f"{key!r} is set by the gateway from the request and route; a payload rule cannot change it")
 
 
 class ServerConfig(_Strict):
@@ -118,6 +212,17 @@ class Config(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     providers: list[ProviderConfig] = Field(default_factory=list)
+    payload: list[PayloadRule] = Field(default_factory=list)
+
+    @field_validator("payload")
+    @classmethod
+    def _known_providers(cls, value: list[PayloadRule], info: ValidationInfo) -> list[PayloadRule]:
+        known = {p.name for p in info.data.get("providers", [])}
+        for index, rule in enumerate(value):
+            for name in rule.match.providers:
+                if known and name not in known:
+                    raise ValueError(f"rule {index} (match.providers) names {name!r}, which is not a configured provider")
+        return value
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:
@@ -140,36 +245,81 @@ class Config(_Strict):
 
 
 def load_config(path: str | Path) -> Config:
-    text = Path(path).read_text(encoding="utf-8")
-    return parse_config(text, str(path))
+    return parse_config(read_config_text(path), str(path))
 
 
-def parse_config(text: str, source: str = "<config>") -> Config:
+def read_config_text(path: str | Path) -> str:
+    """The file's text; a ConfigError of one line when it cannot be read."""
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory") from None
+    except PermissionError:
+        raise ConfigError(f"config file {path} cannot be read: permission denied") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+
+
+def parse_config(text: str, source: str = "<config>", environ: Mapping[str, str] | None = None) -> Config:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _expand_env(node, os.environ if environ is None else environ, source, set())
+        data = yaml.SafeLoader("").construct_document(node) if node is not None else {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping (server:, providers:, ...)")
-    data = _expand_env(data)
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe_errors(exc, node, source)) from None
 
 
-def _expand_env(value: Any) -> Any:
-    """`${VAR}` in a string takes the environment variable's value (keys stay out of the file)."""
-    if isinstance(value, str):
-        return os.path.expandvars(value) if "${" in value else value
-    if isinstance(value, list):
-        return [_expand_env(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _expand_env(v) for k, v in value.items()}
-    return value
+# `${VAR}`, `${VAR:-default}` (the default also when VAR is empty) and `$$` for a literal `$`
+_REFERENCE = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})")
+
+
+def _expand_env(node: yaml.Node, environ: Mapping[str, str], source: str, seen: set[int]) -> None:
+    """Environment references in the string values (not the keys) of the
+    composed document, so that an unset one is reported with its line. A node
+    reached again through a YAML alias is expanded once."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        for _, value in node.value:
+            _expand_env(value, environ, source, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _expand_env(item, environ, source, seen)
+    elif isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str" and "$" in node.value:
+        node.value = _expand_string(node.value, environ, f"{source}:{node.start_mark.line + 1}")
+
+
+def _expand_string(text: str, environ: Mapping[str, str], where: str) -> str:
+    def value_of(found: re.Match[str]) -> str:
+        name, default = found.group(1), found.group(2)
+        if name is None:
+            return "$"
+        value = environ.get(name)
+        if value is None or (default is not None and value == ""):
+            if default is None:
+                raise ConfigError(f"{where}: {name} is not set")
+            return default
+        return value
+
+    expanded = _REFERENCE.sub(value_of, text)
+    if "${" in _REFERENCE.sub("", text):
+        raise ConfigError(f"{where}: a `${{` that is not a ${{NAME}} or ${{NAME:-default}} reference "
+                          "(write $$ for a literal $)")
+    return expanded
 
 
 def _describe_errors(exc: ValidationError, root: yaml.Node | None, source: str) -> str:

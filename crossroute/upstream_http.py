@@ -111,9 +111,10 @@ def split_url(url: str) -> tuple[Origin, str]:
 class UpstreamResponse:
     """Status and headers once they have arrived; the body as it comes."""
 
-    def __init__(self, conn: _Connection, read_timeout: float | None) -> None:
+    def __init__(self, conn: _Connection, head_timeout: float | None, idle_timeout: float | None) -> None:
         self._conn = conn
-        self._read_timeout = read_timeout
+        self._read_timeout = head_timeout  # the longest wait for the next bytes: of the head, then of the body
+        self._idle_timeout = idle_timeout
         self.status = 0
         self.reason = ""
         self.headers: dict[str, str] = {}
@@ -193,6 +194,7 @@ class UpstreamResponse:
         if encoding in ("gzip", "deflate"):
             self._inflate = zlib.decompressobj(47)  # gzip or zlib framing, told apart by the header
             self._deflated = deque()
+        self._read_timeout = self._idle_timeout
         self._head_done = True
         self._wake()
 
@@ -376,13 +378,13 @@ class _Connection(asyncio.Protocol):
 
     # used by the client and the response
 
-    def send(self, request: bytes, read_timeout: float | None) -> UpstreamResponse:
+    def send(self, request: bytes, head_timeout: float | None, idle_timeout: float | None) -> UpstreamResponse:
         assert self.transport is not None
         self.uses += 1
         self.answered = False
         self.in_head = True
         self.quiet_bytes = 0
-        self.response = UpstreamResponse(self, read_timeout)
+        self.response = UpstreamResponse(self, head_timeout, idle_timeout)
         self.transport.write(request)
         return self.response
 
@@ -443,10 +445,14 @@ class UpstreamClient:
         self._tls: ssl.SSLContext | None = None
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str],
-                   read_timeout: float | None = None, proxy: str | None = None) -> UpstreamResponse:
+                   read_timeout: float | None = None, proxy: str | None = None, *,
+                   idle_timeout: float | None = None, connect_timeout: float | None = None) -> UpstreamResponse:
         """Send the request; returns once the status and headers are in. `proxy` is
         the provider's setting: None for the environment's, "" or "direct" for none.
-        Raises UpstreamError (cannot connect, broken, over a cap) or TimeoutError."""
+        `read_timeout` bounds the wait for the head, `idle_timeout` (default: the
+        same) each wait for more of the body, `connect_timeout` (default: the
+        client's) the connection. Raises UpstreamError (cannot connect, broken,
+        over a cap) or TimeoutError."""
         found = self._target(url, proxy)
         route = found.route
         head = [f"{found.head}content-length: {len(body)}\r\n"]
@@ -458,8 +464,8 @@ class UpstreamClient:
         head.append("\r\n")
         request = "".join(head).encode("latin-1") + body
         while True:
-            conn = self._pooled(route) or await self._connect(route)
-            response = conn.send(request, read_timeout)
+            conn = self._pooled(route) or await self._connect(route, connect_timeout or self.connect_timeout)
+            response = conn.send(request, read_timeout, read_timeout if idle_timeout is None else idle_timeout)
             try:
                 await response._head()
             except _Stale:
@@ -527,12 +533,12 @@ class UpstreamClient:
                     extra.close()
             conns[:] = keep
 
-    async def _connect(self, route: Route) -> _Connection:
+    async def _connect(self, route: Route, timeout: float) -> _Connection:
         loop = asyncio.get_running_loop()
         origin, proxy = route.origin, route.proxy
         tls = self._tls_context() if origin.scheme == "https" else None
         try:
-            async with asyncio.timeout(self.connect_timeout):
+            async with asyncio.timeout(timeout):
                 if proxy is None:
                     _, conn = await loop.create_connection(lambda: _Connection(self, route), origin.host, origin.port,
                                                            ssl=tls, server_hostname=origin.host if tls else None)

@@ -1,4 +1,4 @@
-"""One module per upstream kind; KINDS is the registry."""
+"""One module per upstream kind; KINDS is the registry (its kinds are those of crossroute/kinds.py)."""
 
 from __future__ import annotations
 

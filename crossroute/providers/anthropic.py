@@ -12,7 +12,6 @@ ANTHROPIC_VERSION = "2023-06-01"
 class AnthropicProvider(Provider):
     kind = "anthropic"
     format = "anthropic"
-    default_base_url = "https://api.anthropic.com"
     forwarded_headers = ("anthropic-beta", "anthropic-version")
 
     def _api_root(self) -> str:

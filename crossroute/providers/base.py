@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from crossroute import ir
-
-if TYPE_CHECKING:
-    from crossroute.config import ProviderConfig
+from crossroute.config import ProviderConfig
 
 
 class Provider:
@@ -17,7 +15,6 @@ class Provider:
 
     kind: ClassVar[str]
     format: ClassVar[ir.Format]
-    default_base_url: ClassVar[str | None] = None
     # client headers worth forwarding on a same-format hop
     forwarded_headers: ClassVar[tuple[str, ...]] = ()
 
@@ -26,10 +23,14 @@ class Provider:
         self.name = config.name
         assert config.base_url is not None
         self.base_url = config.base_url
-        self.timeout = config.timeout
+        self.timeouts = config.timeouts
 
     def url(self, model: str, stream: bool) -> str:
         raise NotImplementedError
+
+    def excludes(self, model: str) -> bool:
+        """Whether `excluded_models` hides this model, asked for as `provider/model`."""
+        return self.config.excludes(model)
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"authorization": f"Bearer {key}"} if key else {}

@@ -19,7 +19,6 @@ def model_id(model: str) -> str:
 class GeminiProvider(Provider):
     kind = "gemini"
     format = "gemini"
-    default_base_url = "https://generativelanguage.googleapis.com"
 
     def _api_root(self) -> str:
         if self.base_url.endswith(("/v1beta", "/v1")):

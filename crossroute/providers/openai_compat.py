@@ -11,7 +11,6 @@ from crossroute.providers.base import Provider
 class OpenAICompatProvider(Provider):
     kind = "openai"
     format = "openai-chat"
-    default_base_url = "https://api.openai.com/v1"
     forwarded_headers = ("openai-organization", "openai-project")
 
     def url(self, model: str, stream: bool) -> str:

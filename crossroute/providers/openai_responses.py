@@ -8,7 +8,6 @@ from crossroute.providers.base import Provider
 class OpenAIResponsesProvider(Provider):
     kind = "openai-responses"
     format = "openai-responses"
-    default_base_url = "https://api.openai.com/v1"
     forwarded_headers = ("openai-organization", "openai-project", "openai-beta")
 
     def url(self, model: str, stream: bool) -> str:

@@ -33,6 +33,8 @@ class ModelRegistry:
         self.listed: list[Listed] = []
         for provider in providers:
             for entry in provider.config.models:
+                if provider.config.hides(entry):
+                    continue
                 route = Route(provider, entry.upstream or entry.name)
                 for name in (entry.name, entry.alias, f"{provider.name}/{entry.name}"):
                     if name:
@@ -49,7 +51,7 @@ class ModelRegistry:
             return routes
         check_model_name(name)
         provider_name, sep, model = name.partition("/")
-        if sep and model and provider_name in self.providers:
+        if sep and model and provider_name in self.providers and not self.providers[provider_name].excludes(model):
             return [Route(self.providers[provider_name], model)]
         return []
 

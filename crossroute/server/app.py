@@ -14,6 +14,7 @@ from crossroute import __version__, ir
 from crossroute.config import LOOPBACK_HOSTS, Config
 from crossroute.formats import FORMAT_MODULES
 from crossroute.logs import refused_key
+from crossroute.payload import PayloadRules
 from crossroute.providers import KINDS
 from crossroute.routing import AccountPool, ModelRegistry
 from crossroute.server.http import HttpRequest, JsonReply, Reply
@@ -57,7 +58,7 @@ class Gateway:
         self.registry = ModelRegistry(providers)
         self.store = ResponseStore(state_path, config.state.response_ttl_seconds)
         self.metrics = Metrics()
-        self.pipeline = Pipeline(self.registry, AccountPool(), self.store, self.metrics)
+        self.pipeline = Pipeline(self.registry, AccountPool(), self.store, self.metrics, PayloadRules(config.payload))
         server = config.server
         self._keys = [k.encode() for k in server.api_keys]
         self._origins = frozenset(o.rstrip("/") for o in server.cors_origins)

@@ -21,6 +21,7 @@ import orjson
 from crossroute import custom_tools, ir, tokens
 from crossroute.formats import FORMAT_MODULES
 from crossroute.logs import field_value, upstream_failed
+from crossroute.payload import PayloadRules, apply_payload_rules
 from crossroute.providers import Provider
 from crossroute.providers.redaction import Redactor
 from crossroute.routing import AccountPool, Candidate, ModelRegistry, Route, worth_another_candidate
@@ -89,8 +90,10 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 class Pipeline:
-    def __init__(self, registry: ModelRegistry, pool: AccountPool, store: ResponseStore, metrics: Metrics) -> None:
+    def __init__(self, registry: ModelRegistry, pool: AccountPool, store: ResponseStore, metrics: Metrics,
+                 payload: PayloadRules | None = None) -> None:
         self.registry = registry
+        self.payload = payload or PayloadRules(())
         self.pool = pool
         self.store = store
         self.metrics = metrics
@@ -205,6 +208,11 @@ class Pipeline:
         assert last_error is not None
         return error_reply(call.client_format, last_error)
 
+    def _ruled(self, body: dict[str, Any], candidate: Candidate, call: Call) -> dict[str, Any]:
+        """The body after the config's payload rules for this route (the same body when none match)."""
+        rules = self.payload.matching(candidate.route.provider.name, candidate.route.model, call.model)
+        return apply_payload_rules(body, rules) if rules else body
+
     async def _open(self, candidate: Candidate, body: bytes, stream: bool, call: Call) -> UpstreamResponse:
         provider = candidate.route.provider
         same_format = provider.format == call.client_format
@@ -212,7 +220,9 @@ class Pipeline:
         url = provider.url(candidate.route.model, stream)
         waiting = time.perf_counter()
         try:
-            response = await self.client.post(url, body, headers, provider.timeout, provider.config.proxy)
+            timeouts = provider.timeouts
+            response = await self.client.post(url, body, headers, timeouts.first_byte, provider.config.proxy,
+                                              idle_timeout=timeouts.idle, connect_timeout=timeouts.connect)
         except TimeoutError:
             _warn(candidate, url, "timed out (connecting, or waiting for the answer's head)")
             raise ir.GatewayError(504, f"provider {provider.name} did not answer in time", kind="timeout") from None
@@ -261,7 +271,7 @@ class Pipeline:
         body = call.body
         if call.client_format != "gemini":
             body = {**body, "model": candidate.route.model}
-        response = await self._open(candidate, _encoded(body), call.stream, call)
+        response = await self._open(candidate, _encoded(self._ruled(body, candidate, call)), call.stream, call)
         if not call.stream:
             raw = await _read_body(response, candidate, call)
             self._count_usage_of_body(call, candidate, raw)
@@ -282,7 +292,7 @@ class Pipeline:
         except (UpstreamError, TimeoutError) as exc:
             _warn(candidate, None, f"the stream broke: {_reason(exc)}")
             encoder = call.fmt.StreamEncoder(ir.Request(model=call.model))
-            yield encoder.encode(ir.StreamError(_broken_stream(candidate.route.provider.name, exc)))
+            yield encoder.encode(ir.StreamError(_broken_stream(candidate.route.provider, exc)))
             yield encoder.close()
         finally:
             _let_go(response, complete)
@@ -319,7 +329,7 @@ class Pipeline:
         else:
             names = frozenset()
         body = provider.adapt_body(upstream.render_request(lowered, candidate.route.model), req)
-        response = await self._open(candidate, _encoded(body), req.stream, call)
+        response = await self._open(candidate, _encoded(self._ruled(body, candidate, call)), req.stream, call)
         response_id = ir.new_id("resp_") if call.client_format == RESPONSES else None
         if not req.stream:
             resp = await self._read_whole(upstream, response, candidate, call)
@@ -426,7 +436,7 @@ class Pipeline:
             key = (provider.config.api_keys or [""])[0]
             async with asyncio.timeout(COUNT_TIMEOUT):
                 response = await self.client.post(url, orjson.dumps(body), provider.headers(key),
-                                                  proxy=provider.config.proxy)
+                                                  proxy=provider.config.proxy, connect_timeout=provider.timeouts.connect)
                 try:
                     raw = await response.read()
                 finally:
@@ -464,7 +474,12 @@ async def _read_body(response: UpstreamResponse, candidate: Candidate, call: Cal
     except UpstreamLimit as exc:
         _warn(candidate, None, str(exc))
         raise ir.GatewayError(502, f"provider {candidate.route.provider.name} {exc}") from None
-    except (UpstreamError, TimeoutError) as exc:
+    except TimeoutError:
+        provider = candidate.route.provider
+        _warn(candidate, None, f"the answer stalled for {provider.timeouts.idle:g} s")
+        raise ir.GatewayError(504, f"provider {provider.name} stopped sending its answer "
+                                   f"(nothing for {provider.timeouts.idle:g} s)", kind="timeout") from None
+    except UpstreamError as exc:
         _warn(candidate, None, f"the answer broke off: {_reason(exc)}")
         raise ir.GatewayError(502, f"provider {candidate.route.provider.name} broke the connection") from None
     finally:
@@ -486,15 +501,18 @@ async def _decode(upstream: ModuleType, response: UpstreamResponse,
         yield decoder.close()
     except (UpstreamError, TimeoutError, EventTooLarge) as exc:
         _warn(candidate, None, f"the stream broke: {_reason(exc)}")
-        yield [ir.StreamError(_broken_stream(candidate.route.provider.name, exc))]
+        yield [ir.StreamError(_broken_stream(candidate.route.provider, exc))]
     finally:
         _let_go(response, complete)
 
 
-def _broken_stream(provider: str, exc: Exception) -> ir.GatewayError:
-    """The error event that ends a stream the upstream broke or overfilled."""
+def _broken_stream(provider: Provider, exc: Exception) -> ir.GatewayError:
+    """The error event that ends a stream the upstream broke, stalled or overfilled."""
+    if isinstance(exc, TimeoutError):
+        return ir.GatewayError(504, f"provider {provider.name} sent nothing for {provider.timeouts.idle:g} s "
+                                    "mid-stream", kind="timeout")
     if isinstance(exc, UpstreamLimit | EventTooLarge):
-        return ir.GatewayError(502, f"provider {provider} {exc}")
+        return ir.GatewayError(502, f"provider {provider.name} {exc}")
     return ir.GatewayError(502, "the upstream connection broke mid-stream")
 
 

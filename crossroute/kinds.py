@@ -1,0 +1,50 @@
+"""The upstream kinds and well-known hosts, as plain data.
+
+The config validates `kind:` and `preset:` against these without importing the
+provider classes, which import the config: the dependency goes one way,
+providers -> config -> kinds. providers/__init__.py maps each kind here to its
+class (a test checks that the two agree). `env` lists the variables the
+zero-config start looks at."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# kind -> the base URL used when a provider of that kind sets none (None: base_url is required)
+DEFAULT_BASE_URLS: dict[str, str | None] = {
+    "openai": "https://api.openai.com/v1",
+    "openai-responses": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    kind: str
+    base_url: str
+    env: tuple[str, ...]
+    models: tuple[str, ...] = ()
+
+
+PRESETS: dict[str, Preset] = {
+    "openai": Preset("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",), ("gpt-4.1", "gpt-4.1-mini", "gpt-4o", "gpt-4o-mini")),
+    "anthropic": Preset("anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",),
+                        ("claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5")),
+    "gemini": Preset("gemini", "https://generativelanguage.googleapis.com", ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+                     ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite")),
+    "openrouter": Preset("openai", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",),
+                         ("deepseek/deepseek-chat", "qwen/qwen3-coder", "anthropic/claude-sonnet-4.5")),
+    "deepseek": Preset("openai", "https://api.deepseek.com/v1", ("DEEPSEEK_API_KEY",), ("deepseek-chat", "deepseek-reasoner")),
+    "zai": Preset("openai", "https://api.z.ai/api/paas/v4", ("ZAI_API_KEY", "ZHIPUAI_API_KEY"), ("glm-4.6", "glm-4.5-air")),
+    "nvidia": Preset("openai", "https://integrate.api.nvidia.com/v1", ("NVIDIA_API_KEY", "NIM_API_KEY"),
+                     ("meta/llama-3.3-70b-instruct", "qwen/qwen3-coder-480b-a35b-instruct")),
+    "ollama": Preset("openai", "http://127.0.0.1:11434/v1", ("OLLAMA_HOST",), ()),
+    "groq": Preset("openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",), ("llama-3.3-70b-versatile", "openai/gpt-oss-120b")),
+    "together": Preset("openai", "https://api.together.xyz/v1", ("TOGETHER_API_KEY",), ("Qwen/Qwen3-Coder-480B-A35B-Instruct-FP8",)),
+    "mistral": Preset("openai", "https://api.mistral.ai/v1", ("MISTRAL_API_KEY",), ("mistral-large-latest", "codestral-latest")),
+    "xai": Preset("openai", "https://api.x.ai/v1", ("XAI_API_KEY",), ("grok-4", "grok-code-fast-1")),
+    "fireworks": Preset("openai", "https://api.fireworks.ai/inference/v1", ("FIREWORKS_API_KEY",), ()),
+    "cerebras": Preset("openai", "https://api.cerebras.ai/v1", ("CEREBRAS_API_KEY",), ("qwen-3-coder-480b",)),
+    "moonshot": Preset("openai", "https://api.moonshot.ai/v1", ("MOONSHOT_API_KEY",), ("kimi-k2-0905-preview",)),
+}
