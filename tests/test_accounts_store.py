@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from crossroute.accounts.authfile import MAX_FILE_BYTES
+from crossroute.accounts.authfile import MAX_FILE_BYTES, new_account_id, valid_account_id
 from crossroute.accounts.files import FlockLock, LockTimeout, write_atomic
 from crossroute.accounts.from_config import accounts_from_config
 from crossroute.accounts.model import Account, ApiKey, OAuthToken
@@ -116,6 +116,15 @@ def test_write_is_atomic_0600_in_a_0700_dir_and_keeps_unknown_fields(store: Acco
     data = json.loads(path.read_text())
     assert data["note"] == "kept by the user" and data["label"] == "Work 2"
     assert ids(store) == ["openai#0", "openai#1", "local#0", "work"]
+
+
+def test_new_ids_are_readable_unique_valid_and_not_from_the_secret(store: AccountStore) -> None:
+    made = {new_account_id("openai", "Me <me@example.com> / work") for _ in range(2)}
+    assert len(made) == 2
+    assert all(valid_account_id(i) and i.startswith("openai-Me-me@example.com-work-") for i in made)
+    account = store.write(Account(id=new_account_id("openai"), provider="openai", label="",
+                                  credential=ApiKey(SECRET)))
+    assert SECRET not in account.id and Path(account.source).name == f"{account.id}.json"
 
 
 def test_oauth_files_parse_and_round_trip_with_their_extras(store: AccountStore, auth_dir: Path) -> None:
@@ -217,6 +226,8 @@ MALFORMED: list[tuple[str, Callable[[Path], object], str]] = [
     ("when.json", lambda p: put(p, {"provider": "openai", "type": "oauth", "access_token": SECRET,
                                      "expires_at": "soon"}), "RFC 3339"),
     ("proxy.json", lambda p: put(p, key_file(proxy=f"socks5://u:{SECRET}@h:1")), "proxies are not supported"),
+    ("crlf.json", lambda p: put(p, key_file(key=SECRET + "\r\nx-forged: 1")), 'field "api_key" contains control'),
+    ("header.json", lambda p: put(p, key_file(headers={"x-a": "b\r\nx-forged: 1"})), "cannot be sent in HTTP"),
     ("stranger.json", lambda p: put(p, {**key_file(), "provider": "nope"}), "provider 'nope' is not in the config"),
     ("-dash.json", lambda p: put(p, key_file()), "not a valid account id"),
     ("big.json", lambda p: put(p, key_file(pad="x" * MAX_FILE_BYTES)), f"larger than {MAX_FILE_BYTES} bytes"),

@@ -24,10 +24,13 @@ from crossroute.upstream_proxy import DIRECT, UnusableProxy, parse_proxy
 
 MAX_FILE_BYTES = 1 << 20
 ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}")
+ACCOUNT_ID_RULE = "letters, digits and _ . @ -, at most 128, starting with a letter or digit"
 OVERRIDES_STEM = "overrides"  # <auth dir>/overrides.json holds options for the config's accounts
 _OPTIONS = ("label", "disabled", "priority", "weight", "excluded_models", "proxy", "headers")
 _API_KEY_FIELDS = ("api_key",)
 _OAUTH_FIELDS = ("access_token", "refresh_token", "expires_at")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # would break (or forge lines in) the upstream request head
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _KNOWN = frozenset(("provider", "type", *_OPTIONS, *_API_KEY_FIELDS, *_OAUTH_FIELDS))
 
 
@@ -144,6 +147,8 @@ def _required_text(data: dict[str, Any], name: str) -> str:
         raise BadAccountFile(f'field "{name}" must be a string, not {_json_type(value)}')
     if not value.strip():
         raise BadAccountFile(f'field "{name}" is empty')
+    if _CONTROL.search(value):
+        raise BadAccountFile(f'field "{name}" contains control characters')
     return value
 
 
@@ -174,6 +179,8 @@ def _string_map(data: dict[str, Any], name: str) -> dict[str, str]:
     value = _optional(data, name, dict, {})
     if not all(isinstance(item, str) for item in value.values()):
         raise BadAccountFile(f'field "{name}" must map names to strings')
+    if not all(_HEADER_NAME.fullmatch(key) and not _CONTROL.search(item) for key, item in value.items()):
+        raise BadAccountFile(f'field "{name}" holds a header name or value that cannot be sent in HTTP')
     return dict(value)
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crossroute.accounts.authfile import (
+    ACCOUNT_ID_RULE,
     MAX_FILE_BYTES,
     OVERRIDES_STEM,
     BadAccountFile,
@@ -189,8 +190,7 @@ class AccountStore:
         if self._is_config_account(account_id):
             raise ValueError(f"account {account_id} comes from the config file; change it there")
         if not valid_account_id(account_id):
-            raise ValueError(f"{account_id!r} is not a valid account id (letters, digits and _ . @ -, "
-                             "at most 128, starting with a letter or digit)")
+            raise ValueError(f"{account_id!r} is not a valid account id ({ACCOUNT_ID_RULE})")
 
     def _existing_object(self, path: Path) -> dict[str, Any]:
         """The JSON of the file about to be replaced, so its extra fields live on."""
@@ -256,9 +256,8 @@ class AccountStore:
         for account in self._config_accounts:
             disabled = overrides.get(account.id, {}).get("disabled")
             accounts[account.id] = account if disabled is None else replace(account, disabled=disabled)
-        for entry in self._entries.values():
-            if entry.account is not None:
-                accounts[entry.account.id] = entry.account
+        files = (entry.account for entry in self._entries.values() if entry.account is not None)
+        accounts.update((account.id, account) for account in sorted(files, key=lambda account: account.id))
         return accounts
 
     def _scan(self) -> dict[str, _Entry]:
@@ -311,8 +310,7 @@ class AccountStore:
     def _load(self, name: str, path: Path) -> Account:
         account_id = name.removesuffix(".json")
         if not valid_account_id(account_id):
-            raise BadAccountFile("the name is not a valid account id (letters, digits and _ . @ -, "
-                                 "at most 128, starting with a letter or digit)")
+            raise BadAccountFile(f"the name is not a valid account id ({ACCOUNT_ID_RULE})")
         with self.lock.hold(account_id, shared=True, timeout=self.lock_timeout):
             raw = read_small_file(path, self.auth_dir, MAX_FILE_BYTES)
         return parse_account(account_id, raw, str(path))
