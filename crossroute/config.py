@@ -202,10 +202,22 @@ class ServerConfig(_Strict):
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)  # in-flight requests get this long on SIGTERM
 
 
+def _default_auth_dir() -> str:
+    from crossroute.defaults import data_dir  # defaults imports this module
+
+    return str(data_dir() / "auth")
+
+
 class StateConfig(_Strict):
     backend: Literal["sqlite"] = "sqlite"
     path: str | None = None  # default: the user's data dir
     response_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
+    auth_dir: str = Field(default_factory=_default_auth_dir, min_length=1)  # one JSON file per account
+
+    @field_validator("auth_dir")
+    @classmethod
+    def _expand_home(cls, value: str) -> str:
+        return os.path.expanduser(value)
 
 
 class Config(_Strict):

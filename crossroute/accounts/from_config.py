@@ -1,0 +1,27 @@
+"""The accounts that the config's `providers[].api_keys` stand for."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from crossroute.accounts.model import Account, ApiKey, config_account_id
+
+if TYPE_CHECKING:
+    from crossroute.config import Config
+
+
+def accounts_from_config(config: Config) -> list[Account]:
+    """One account per key, in the config's order: id `<provider>#<n>` (n the
+    key's index), label `<provider> key <n+1>`. A provider without keys (a
+    local server) gets one account with an empty key. The provider's headers
+    and proxy stay on the provider; they are not copied here."""
+    accounts = []
+    for provider in config.providers:
+        for index, key in enumerate(provider.api_keys or [""]):
+            accounts.append(Account(
+                id=config_account_id(provider.name, index),
+                provider=provider.name,
+                label=f"{provider.name} key {index + 1}",
+                credential=ApiKey(key),
+            ))
+    return accounts
