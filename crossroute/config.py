@@ -51,6 +51,14 @@ class Timeouts(_Strict):
     idle: float = Field(default=300.0, gt=0)  # the longest pause between two reads of the answer's body
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
+
+
+def _breaks_a_header(text: str) -> bool:
+    """Text that would end a header line early or smuggle another one in."""
+    return any(ord(c) < 0x20 and c != "\t" or ord(c) == 0x7F for c in text)
+
+
 class ProviderConfig(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     kind: str
@@ -83,6 +91,23 @@ class ProviderConfig(_Strict):
     def _first_byte_once(cls, value: Timeouts, info: ValidationInfo) -> Timeouts:
         if info.data.get("timeout") is not None and "first_byte" in value.model_fields_set:
             raise ValueError("timeout is the old name of timeouts.first_byte: set one of them, not both")
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_fit_a_header(cls, value: list[str]) -> list[str]:
+        if any(_breaks_a_header(key) for key in value):
+            raise ValueError("an API key holds a control character (a line break?); it would corrupt the request")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_fit_a_request(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a valid HTTP header name")
+            if _breaks_a_header(text):
+                raise ValueError(f"the value of header {name!r} holds a control character (a line break?)")
         return value
 
     @field_validator("proxy")

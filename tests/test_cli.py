@@ -52,6 +52,9 @@ def test_bad_config_names_the_key_and_line(tmp_path: Path) -> None:
     ("providers:\n  - {name: x, kind: openai, base_url: http://h/v1, colour: red}\n", "providers[0].colour: unknown key"),
     ("providers:\n  - {name: x, kind: anthropic, api_keys: [a]}\n  - {name: x, kind: gemini}\n", "two providers are named 'x'"),
     ("providers: [\n", "not valid YAML"),
+    ('providers:\n  - {name: x, kind: openai, api_keys: ["k\\r\\nx-evil: 1"]}\n', "providers[0].api_keys: an API key"),
+    ('providers:\n  - {name: x, kind: openai, headers: {x-title: "a\\nb"}}\n', "header 'x-title' holds a control"),
+    ('providers:\n  - {name: x, kind: openai, headers: {"bad name": v}}\n', "'bad name' is not a valid HTTP header"),
 ])
 def test_config_errors(text: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as caught:
