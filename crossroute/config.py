@@ -14,6 +14,7 @@ from crossroute.providers.presets import PRESETS
 from crossroute.upstream_proxy import DIRECT, UnusableProxy, parse_proxy
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+Strategy = Literal["round-robin", "fill-first", "least-busy", "weighted", "sticky"]
 
 
 class ConfigError(Exception):
@@ -40,6 +41,7 @@ class ProviderConfig(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: float = Field(default=600.0, gt=0)
     proxy: str | None = None  # http://[user:pass@]host:port; "" or "direct": none; unset: the environment's
+    strategy: Strategy | None = None  # overrides routing.strategy for this provider's accounts
 
     @field_validator("proxy")
     @classmethod
@@ -108,6 +110,12 @@ class ServerConfig(_Strict):
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)  # in-flight requests get this long on SIGTERM
 
 
+class RoutingConfig(_Strict):
+    strategy: Strategy = "round-robin"
+    max_attempts: int = Field(default=3, ge=1, le=20)  # upstream calls per model and request, before fallbacks
+    fallbacks: dict[str, list[str]] = Field(default_factory=dict)  # model -> models to try next, in order
+
+
 class StateConfig(_Strict):
     backend: Literal["sqlite"] = "sqlite"
     path: str | None = None  # default: the user's data dir
@@ -117,6 +125,7 @@ class StateConfig(_Strict):
 class Config(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     state: StateConfig = Field(default_factory=StateConfig)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
     providers: list[ProviderConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
