@@ -15,6 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from crossroute import ir
 from crossroute.accounts import Account
@@ -33,6 +34,16 @@ _RESTING_WORDS: dict[Reason, str] = {
     "server": "failing upstream"}
 
 
+_MAX_VIEWS = 4096
+
+
+@dataclass(slots=True)
+class _ReadyView:
+    generation: int
+    stale_at: float  # the soonest cooldown end among the accounts that were resting
+    ready: list[Candidate]
+
+
 class Router:
     def __init__(self, accounts: Mapping[str, Sequence[Account]], state: AccountState, routing: RoutingConfig,
                  strategy_of: Mapping[str, Strategy], metrics: Metrics,
@@ -43,34 +54,58 @@ class Router:
         self._strategy_of = strategy_of
         self.metrics = metrics
         self.clock = clock
+        self._views: dict[Route, _ReadyView] = {}
 
     def candidates(self, model: str, routes: Sequence[Route], sticky_key: Callable[[], str]) -> list[Candidate]:
         """The ready candidates in the order to try them; a 429 (or 503) in the
         GatewayError when all are resting, with Retry-After = the soonest reset."""
         now = self.clock()
+        generation = self.state.generation()
         chosen: list[Candidate] = []
-        soonest: tuple[float, Reason | None] | None = None
         for route in routes:
-            ready: list[Account] = []
-            for account in self._serving(route):
-                until = self.state.cooling_until(account.id)
-                if until <= now:
-                    ready.append(account)
-                elif soonest is None or until < soonest[0]:
-                    soonest = (until, self.state.view(account.id).reason)
+            view = self._views.get(route)
+            if view is None or view.generation != generation or now >= view.stale_at:
+                view = self._view(route, generation, now)
             name = route.provider.name
-            order = strategies.ordered(self._strategy_of.get(name, self.routing.strategy), name, ready, self.state,
-                                       sticky_key)
-            chosen.extend(Candidate(route, account) for account in order)
+            chosen.extend(strategies.ordered(self._strategy_of.get(name, self.routing.strategy), name, view.ready,
+                                             self.state, sticky_key))
         if chosen:
             return chosen
+        return self._none_ready(model, routes, now)
+
+    def set_accounts(self, accounts: Mapping[str, Sequence[Account]]) -> None:
+        """New accounts (the auth dir changed): the next request sees them."""
+        self.accounts = accounts
+        self._views.clear()
+
+    def _view(self, route: Route, generation: int, now: float) -> _ReadyView:
+        """Which of a route's accounts are ready, read from the shared state; good until
+        the state's generation moves or the first cooldown it saw runs out."""
+        if len(self._views) >= _MAX_VIEWS:  # `provider/any-model` routes are made per request
+            self._views.clear()
+        ready, stale_at = [], math.inf
+        for account in self.accounts.get(route.provider.name, ()):
+            if account.disabled or _excluded(account, route.model):
+                continue
+            until = self.state.cooling_until(account.id)
+            if until <= now:
+                ready.append(Candidate(route, account))
+            else:
+                stale_at = min(stale_at, until)
+        view = self._views[route] = _ReadyView(generation, stale_at, ready)
+        return view
+
+    def _none_ready(self, model: str, routes: Sequence[Route], now: float) -> list[Candidate]:
+        soonest: tuple[float, str] | None = None
+        for route in routes:
+            for account in self.accounts.get(route.provider.name, ()):
+                if not account.disabled and not _excluded(account, route.model):
+                    until = self.state.cooling_until(account.id)
+                    if soonest is None or until < soonest[0]:
+                        soonest = (until, account.id)
         if soonest is None:
             raise ir.GatewayError(503, f"no enabled account serves the model `{model}`", kind="unavailable")
-        raise _all_resting(model, soonest[0] - now, soonest[1])
-
-    def _serving(self, route: Route) -> list[Account]:
-        return [account for account in self.accounts.get(route.provider.name, ())
-                if not account.disabled and not _excluded(account, route.model)]
+        raise _all_resting(model, soonest[0] - now, self.state.view(soonest[1]).reason)
 
     def lease(self, candidate: Candidate, model: str, stream: bool) -> Lease:
         self.state.begin(candidate.account.id)

@@ -1,4 +1,4 @@
-"""Strategies: the order in which one route's ready accounts are tried. The
+"""Strategies: the order in which one route's ready candidates (accounts) are tried. The
 first is the one a request uses; the rest are its retries. Every strategy
 reads only shared state, so all workers of a host pick alike."""
 
@@ -11,21 +11,21 @@ from typing import Any
 
 import orjson
 
-from crossroute.accounts import Account
 from crossroute.config import Strategy
+from crossroute.routing.accounts import Candidate
 from crossroute.state.accounts import AccountState
 
-_STICKY_MESSAGES = 2  # how many of the first messages name a conversation when nothing else does
+_STICKY_MESSAGES = 1  # the first message (and system) name a conversation when nothing else does: it stays as turns are added
 
 
-def ordered(strategy: Strategy, cursor: str, ready: Sequence[Account], state: AccountState,
-            sticky_key: Callable[[], str]) -> list[Account]:
+def ordered(strategy: Strategy, cursor: str, ready: Sequence[Candidate], state: AccountState,
+            sticky_key: Callable[[], str]) -> list[Candidate]:
     if len(ready) < 2:
         return list(ready)
     if strategy == "round-robin":
         return _rotated(ready, state.next_turn(cursor) % len(ready))
     if strategy == "fill-first":
-        return sorted(ready, key=lambda account: account.priority)  # stable: config order within a priority
+        return sorted(ready, key=lambda candidate: candidate.account.priority)  # stable: config order within a priority
     if strategy == "least-busy":
         return _least_busy(ready, state, cursor)
     if strategy == "weighted":
@@ -33,13 +33,13 @@ def ordered(strategy: Strategy, cursor: str, ready: Sequence[Account], state: Ac
     return _rendezvous(ready, sticky_key())
 
 
-def _rotated(accounts: Sequence[Account], start: int) -> list[Account]:
+def _rotated(accounts: Sequence[Candidate], start: int) -> list[Candidate]:
     return [*accounts[start:], *accounts[:start]]
 
 
-def _least_busy(ready: Sequence[Account], state: AccountState, cursor: str) -> list[Account]:
+def _least_busy(ready: Sequence[Candidate], state: AccountState, cursor: str) -> list[Candidate]:
     """Fewest in flight on the whole host first; a tie goes round, so idle accounts share the load."""
-    loads = [state.in_flight(account.id) for account in ready]
+    loads = [state.in_flight(candidate.account.id) for candidate in ready]
     least = min(loads)
     tied = [account for account, load in zip(ready, loads, strict=True) if load == least]
     first = tied[state.next_turn(cursor) % len(tied)] if len(tied) > 1 else tied[0]
@@ -47,10 +47,10 @@ def _least_busy(ready: Sequence[Account], state: AccountState, cursor: str) -> l
     return [first, *rest]
 
 
-def _weighted(ready: Sequence[Account], turn: int) -> list[Account]:
+def _weighted(ready: Sequence[Candidate], turn: int) -> list[Candidate]:
     """Smooth weighted round-robin: weights 5,1,1 give a a b a c a a, not a a a a a b c.
     The sequence is fixed by the weights; the shared cursor walks it."""
-    sequence = _smooth_sequence(tuple(max(1, account.weight) for account in ready))
+    sequence = _smooth_sequence(tuple(max(1, candidate.account.weight) for candidate in ready))
     first = ready[sequence[turn % len(sequence)]]
     return [first, *(a for a in ready if a is not first)]
 
@@ -69,11 +69,11 @@ def _smooth_sequence(weights: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(picks)
 
 
-def _rendezvous(ready: Sequence[Account], key: str) -> list[Account]:
+def _rendezvous(ready: Sequence[Candidate], key: str) -> list[Candidate]:
     """Highest-random-weight hashing: a conversation keeps its account while
     that one is ready, and moves to its next-highest (only) when it is not."""
     encoded = key.encode()
-    return sorted(ready, key=lambda a: hashlib.blake2b(encoded + b"\0" + a.id.encode(), digest_size=8).digest(),
+    return sorted(ready, key=lambda c: hashlib.blake2b(encoded + b"\0" + c.account.id.encode(), digest_size=8).digest(),
                   reverse=True)
 
 
@@ -97,5 +97,9 @@ def sticky_key(body: Mapping[str, Any], headers: Mapping[str, str], history: Seq
         value = body.get(field)
         if value:
             first = value[:_STICKY_MESSAGES] if isinstance(value, list) else value
-            return f"start:{body.get('system', '')!r}:" + orjson.dumps(first, option=orjson.OPT_SORT_KEYS).decode()
+            try:
+                text = orjson.dumps(first, option=orjson.OPT_SORT_KEYS).decode()
+            except orjson.JSONEncodeError:
+                text = repr(first)
+            return f"start:{body.get('system', '')!r}:{text}"
     return ""

@@ -60,6 +60,9 @@ class AccountState(Protocol):
     implementation over the network answers from a local view."""
 
     def cooling_until(self, account_id: str) -> float: ...
+    def generation(self) -> int:
+        """Moves on whenever any cooldown is set or cleared: a reader's cached view of who is ready stays good
+        while it stands (and no cooldown it saw has run out)."""
     def in_flight(self, account_id: str) -> int: ...
     def next_turn(self, cursor: str) -> int:
         """The cursor's value before it moves on by one (shared by all workers)."""
@@ -80,6 +83,7 @@ class AccountState(Protocol):
 
 _MAGIC = b"CRAS0001"
 _HEADER = struct.Struct("=8sI")
+_GENERATION = 16  # header offset of the cooldown generation (u64)
 _HEADER_SIZE = 64
 CAPACITY = 4096  # accounts and cursors; a slot is never given back
 _SLOT = 128
@@ -127,6 +131,10 @@ class SharedAccountState:
 
     def cooling_until(self, account_id: str) -> float:
         value: float = _F64.unpack_from(self._map, self._slot(account_id) + _COOLING)[0]
+        return value
+
+    def generation(self) -> int:
+        value: int = _U64.unpack_from(self._map, _GENERATION)[0]
         return value
 
     def in_flight(self, account_id: str) -> int:
@@ -202,6 +210,7 @@ class SharedAccountState:
         try:
             _F64.pack_into(m, at + _COOLING, until)
             _U8.pack_into(m, at + _REASON, REASONS.index(reason))
+            self._bump()
         finally:
             self._unlock()
 
@@ -212,6 +221,7 @@ class SharedAccountState:
         self._lock()
         try:
             self._clear(at)
+            self._bump()
         finally:
             self._unlock()
 
@@ -220,6 +230,7 @@ class SharedAccountState:
         try:
             for at in self._used_slots():
                 self._clear(at)
+            self._bump()
         finally:
             self._unlock()
 
@@ -257,6 +268,9 @@ class SharedAccountState:
             at = _HEADER_SIZE + index * _SLOT
             if self._map[at:at + 16] != _EMPTY:
                 yield at
+
+    def _bump(self) -> None:
+        _U64.pack_into(self._map, _GENERATION, _U64.unpack_from(self._map, _GENERATION)[0] + 1)
 
     def _clear(self, at: int) -> None:
         _U32.pack_into(self._map, at + _STRIKES, 0)
