@@ -11,7 +11,7 @@ import pytest
 
 from crossroute import ir
 from crossroute.accounts import Account, ApiKey
-from crossroute.config import ProviderConfig, RoutingConfig, Strategy
+from crossroute.config import ConfigError, ProviderConfig, RoutingConfig, Strategy, parse_config
 from crossroute.formats import FORMAT_MODULES
 from crossroute.providers import KINDS
 from crossroute.routing import Route, Router, cooldown
@@ -238,3 +238,20 @@ def test_gemini_retry_delay_and_daily_quota_from_the_error_body() -> None:
 ])
 def test_context_length_errors_are_recognised(error: ir.GatewayError, expected: bool) -> None:
     assert cooldown.is_context_length(error) is expected
+
+
+def test_a_providers_strategy_overrides_the_routing_default() -> None:
+    router, route, _ = make_router("round-robin", [account(0, priority=2), account(1, priority=1), account(2)])
+    router._strategy_of = {"p": "fill-first"}
+    assert picks(router, route, 3) == ["p#2"] * 3  # priority 0 first
+
+
+def test_routing_keys_in_the_config() -> None:
+    config = parse_config("routing:\n  strategy: sticky\n  max_attempts: 5\n  fallbacks: {a: [b, c]}\n"
+                          "providers:\n  - {name: p, kind: openai, api_keys: [k], strategy: least-busy}\n")
+    assert (config.routing.strategy, config.routing.max_attempts, config.routing.fallbacks) == \
+        ("sticky", 5, {"a": ["b", "c"]})
+    assert config.providers[0].strategy == "least-busy"
+    assert RoutingConfig().strategy == "round-robin" and RoutingConfig().max_attempts == 3
+    with pytest.raises(ConfigError, match=r"<config>:3: providers\[0\]\.strategy"):
+        parse_config("providers:\n  - name: p\n    strategy: random\n    kind: openai\n")
