@@ -255,3 +255,12 @@ def test_routing_keys_in_the_config() -> None:
     assert RoutingConfig().strategy == "round-robin" and RoutingConfig().max_attempts == 3
     with pytest.raises(ConfigError, match=r"<config>:3: providers\[0\]\.strategy"):
         parse_config("providers:\n  - name: p\n    strategy: random\n    kind: openai\n")
+
+
+def test_a_lease_dropped_without_release_still_leaves_the_in_flight_count() -> None:
+    """A stream reply never started (its client left first) never runs its generator's finally."""
+    router, route, _ = make_router(accounts=[account(0)])
+    lease = router.lease(router.candidates("m", [route], lambda: "")[0], "m", True)
+    assert router.state.in_flight("p#0") == 1
+    del lease
+    assert router.state.in_flight("p#0") == 0

@@ -31,7 +31,7 @@ from crossroute.routing import (
     cooldown,
     worth_another_candidate,
 )
-from crossroute.routing.cooldown import retry_after_seconds
+from crossroute.routing.cooldown import retry_after_seconds as retry_after_seconds  # its old home
 from crossroute.routing.strategies import sticky_key
 from crossroute.server.http import JsonReply, Reply, Served, StreamReply
 from crossroute.server.metrics import Metrics
@@ -81,9 +81,6 @@ def error_reply(client_format: str, error: ir.GatewayError) -> JsonReply:
     if error.retry_after is not None:
         headers["retry-after"] = str(max(0, round(error.retry_after)))
     return JsonReply(error.status, FORMAT_MODULES[client_format].render_error(error), headers)
-
-
-__all__ = ["Call", "Pipeline", "error_reply", "retry_after_seconds"]
 
 
 class Pipeline:
