@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from crossroute import ir
 from crossroute.accounts import Account
@@ -32,9 +33,7 @@ log = logging.getLogger("crossroute.routing")
 _RESTING_WORDS: dict[Reason, str] = {
     "rate_limited": "rate limited", "quota_exhausted": "out of quota", "auth": "refused their credentials",
     "server": "failing upstream"}
-
-
-_MAX_VIEWS = 4096
+_MAX_VIEWS = 4096  # cached ready views; `provider/any-model` routes are made per request
 
 
 @dataclass(slots=True)
@@ -69,9 +68,9 @@ class Router:
             name = route.provider.name
             chosen.extend(strategies.ordered(self._strategy_of.get(name, self.routing.strategy), name, view.ready,
                                              self.state, sticky_key))
-        if chosen:
-            return chosen
-        return self._none_ready(model, routes, now)
+        if not chosen:
+            self._none_ready(model, routes, now)
+        return chosen
 
     def set_accounts(self, accounts: Mapping[str, Sequence[Account]]) -> None:
         """New accounts (the auth dir changed): the next request sees them."""
@@ -81,7 +80,7 @@ class Router:
     def _view(self, route: Route, generation: int, now: float) -> _ReadyView:
         """Which of a route's accounts are ready, read from the shared state; good until
         the state's generation moves or the first cooldown it saw runs out."""
-        if len(self._views) >= _MAX_VIEWS:  # `provider/any-model` routes are made per request
+        if len(self._views) >= _MAX_VIEWS:
             self._views.clear()
         ready, stale_at = [], math.inf
         for account in self.accounts.get(route.provider.name, ()):
@@ -95,7 +94,7 @@ class Router:
         view = self._views[route] = _ReadyView(generation, stale_at, ready)
         return view
 
-    def _none_ready(self, model: str, routes: Sequence[Route], now: float) -> list[Candidate]:
+    def _none_ready(self, model: str, routes: Sequence[Route], now: float) -> NoReturn:
         soonest: tuple[float, str] | None = None
         for route in routes:
             for account in self.accounts.get(route.provider.name, ()):
