@@ -24,6 +24,7 @@ from crossroute.kinds import DEFAULT_BASE_URLS, PRESETS
 from crossroute.upstream_proxy import DIRECT, UnusableProxy, parse_proxy
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+Strategy = Literal["round-robin", "fill-first", "least-busy", "weighted", "sticky"]
 
 
 class ConfigError(Exception):
@@ -109,6 +110,7 @@ class ProviderConfig(_Strict):
             if _breaks_a_header(text):
                 raise ValueError(f"the value of header {name!r} holds a control character (a line break?)")
         return value
+    strategy: Strategy | None = None  # overrides routing.strategy for this provider's accounts
 
     @field_validator("proxy")
     @classmethod
@@ -233,6 +235,12 @@ def _default_auth_dir() -> str:
     return str(data_dir() / "auth")
 
 
+class RoutingConfig(_Strict):
+    strategy: Strategy = "round-robin"
+    max_attempts: int = Field(default=3, ge=1, le=20)  # upstream calls per model and request, before fallbacks
+    fallbacks: dict[str, list[str]] = Field(default_factory=dict)  # model -> models to try next, in order
+
+
 class StateConfig(_Strict):
     backend: Literal["sqlite"] = "sqlite"
     path: str | None = None  # default: the user's data dir
@@ -248,6 +256,7 @@ class StateConfig(_Strict):
 class Config(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     state: StateConfig = Field(default_factory=StateConfig)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
     providers: list[ProviderConfig] = Field(default_factory=list)
     payload: list[PayloadRule] = Field(default_factory=list)
 

@@ -38,15 +38,24 @@ def fake() -> Iterator[FakeUpstream]:
         yield upstream
 
 
+_SHARED: list[RunningGateway] = []  # the session's gateway, once started
+
+
 @pytest.fixture(scope="session")
 def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
     state = tmp_path_factory.mktemp("state") / "state.sqlite3"
     with RunningGateway(gateway_config(fake.url), state) as running:
+        _SHARED.append(running)
         yield running
+        _SHARED.remove(running)
 
 
 @pytest.fixture(autouse=False)
 def clean_fake(fake: FakeUpstream) -> Iterator[FakeUpstream]:
+    """The shared fake with nothing queued or recorded, and the shared gateway's
+    accounts rested from what earlier tests scripted (a 401 or 429 cools one)."""
     fake.clear()
+    for running in _SHARED:
+        running.app.account_state.reset()
     yield fake
     fake.clear()

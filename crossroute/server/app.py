@@ -11,15 +11,18 @@ from typing import Any
 import orjson
 
 from crossroute import __version__, ir
+from crossroute.accounts.from_config import accounts_from_config
 from crossroute.config import LOOPBACK_HOSTS, Config
 from crossroute.formats import FORMAT_MODULES
 from crossroute.logs import refused_key
 from crossroute.payload import PayloadRules
 from crossroute.providers import KINDS
-from crossroute.routing import AccountPool, ModelRegistry
+from crossroute.routing import ModelRegistry, Router
+from crossroute.routing.accounts import by_provider
 from crossroute.server.http import HttpRequest, JsonReply, Reply
 from crossroute.server.metrics import Metrics
 from crossroute.server.pipeline import Call, Pipeline, error_reply
+from crossroute.state.accounts import SharedAccountState, state_file_for
 from crossroute.state.responses import KEYLESS, ResponseStore, owner_of
 
 log = logging.getLogger("crossroute")
@@ -58,7 +61,11 @@ class Gateway:
         self.registry = ModelRegistry(providers)
         self.store = ResponseStore(state_path, config.state.response_ttl_seconds)
         self.metrics = Metrics()
-        self.pipeline = Pipeline(self.registry, AccountPool(), self.store, self.metrics, PayloadRules(config.payload))
+        self.account_state = SharedAccountState(state_file_for(state_path))
+        strategies = {p.name: p.strategy for p in config.providers if p.strategy}
+        self.router = Router(by_provider(accounts_from_config(config)), self.account_state, config.routing, strategies,
+                             self.metrics)
+        self.pipeline = Pipeline(self.registry, self.router, self.store, self.metrics, PayloadRules(config.payload))
         server = config.server
         self._keys = [k.encode() for k in server.api_keys]
         self._origins = frozenset(o.rstrip("/") for o in server.cors_origins)
@@ -75,6 +82,7 @@ class Gateway:
     async def stop(self) -> None:
         await self.pipeline.stop()
         self.store.close()
+        self.account_state.close()
 
     async def handle(self, request: HttpRequest) -> Reply:
         request.path = _strip_prefix(request.path)

@@ -8,7 +8,6 @@ are, with a sniffer reading usage beside them."""
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -24,7 +23,17 @@ from crossroute.logs import field_value, upstream_failed
 from crossroute.payload import PayloadRules, apply_payload_rules
 from crossroute.providers import Provider
 from crossroute.providers.redaction import Redactor
-from crossroute.routing import AccountPool, Candidate, ModelRegistry, Route, worth_another_candidate
+from crossroute.routing import (
+    Candidate,
+    Lease,
+    ModelRegistry,
+    Route,
+    Router,
+    cooldown,
+    worth_another_candidate,
+)
+from crossroute.routing.cooldown import retry_after_seconds as retry_after_seconds  # its old home
+from crossroute.routing.strategies import sticky_key
 from crossroute.server.http import JsonReply, Reply, Served, StreamReply
 from crossroute.server.metrics import Metrics
 from crossroute.sse import EventTooLarge
@@ -56,6 +65,7 @@ class Call:
     upstream_wait: float = 0.0  # seconds spent waiting on the provider, left out of Server-Timing
     owner: str = KEYLESS  # whose stored responses a Responses call reads and writes (set by the app)
     served: Served = field(default_factory=Served)  # the access line's record, shared with the HttpRequest
+    lease: Lease | None = None  # the current attempt's hold on its account
 
     @property
     def fmt(self) -> ModuleType:
@@ -74,27 +84,14 @@ def error_reply(client_format: str, error: ir.GatewayError) -> JsonReply:
     return JsonReply(error.status, FORMAT_MODULES[client_format].render_error(error), headers)
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds: a number, or an HTTP date; anything else is ignored."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())
-
-
 class Pipeline:
-    def __init__(self, registry: ModelRegistry, pool: AccountPool, store: ResponseStore, metrics: Metrics,
+    def __init__(self, registry: ModelRegistry, router: Router, store: ResponseStore, metrics: Metrics,
                  payload: PayloadRules | None = None) -> None:
         self.registry = registry
         self.payload = payload or PayloadRules(())
-        self.pool = pool
+        self.router = router
+        self.max_attempts = router.routing.max_attempts
+        self.fallbacks = router.routing.fallbacks
         self.store = store
         self.metrics = metrics
         self.client = UpstreamClient(CONNECT_TIMEOUT)
@@ -111,16 +108,32 @@ class Pipeline:
         return reply
 
     async def _generate(self, call: Call) -> Reply:
+        """The model asked for, then its `routing.fallbacks` in order, each with its own
+        `max_attempts`, while what failed is something another model might not have."""
         call.served.model = call.model
         try:
-            routes = self._routes(call.model)
-            if self._can_pass_through(call, routes):
-                return await self._each_candidate(call, routes, self._passthrough)
-            call.request = self._parse(call)
-            await self._load_history(call)
-            return await self._each_candidate(call, routes, self._translated)
+            outcome = await self._serve_model(call, call.model)
         except ir.GatewayError as error:
             return error_reply(call.client_format, error)
+        for fallback in self.fallbacks.get(call.model, ()):
+            if not isinstance(outcome, ir.GatewayError) or not _worth_a_fallback(outcome):
+                break
+            log.debug("%s failed with %d: falling back to %s", field_value(call.model), outcome.status,
+                      field_value(fallback))
+            try:
+                outcome = await self._serve_model(call, fallback)
+            except ir.GatewayError as error:  # e.g. a fallback no provider serves: the first failure stands
+                log.warning("fallback %s for %s: %s", field_value(fallback), field_value(call.model), error)
+        return error_reply(call.client_format, outcome) if isinstance(outcome, ir.GatewayError) else outcome
+
+    async def _serve_model(self, call: Call, model: str) -> Reply | ir.GatewayError:
+        routes = self._routes(model)
+        if self._can_pass_through(call, routes):
+            return await self._each_candidate(call, model, routes, self._passthrough)
+        if call.request is None:
+            call.request = self._parse(call)
+            await self._load_history(call)
+        return await self._each_candidate(call, model, routes, self._translated)
 
     async def count_tokens(self, call: Call) -> int:
         """The provider's own count where it has an endpoint, else the local estimate."""
@@ -181,32 +194,42 @@ class Pipeline:
         call.history = stored.messages
         req.messages = stored.messages + req.messages
 
-    async def _each_candidate(self, call: Call, routes: list[Route], attempt: Any) -> Reply:
-        """Try accounts in order until one answers; errors another account
-        would not have (bad request) go straight back to the client."""
+    async def _each_candidate(self, call: Call, model: str, routes: list[Route], attempt: Any) -> Reply | ir.GatewayError:
+        """Try ready accounts in order (the next account, then the next route), at
+        most `max_attempts` upstream calls, until one answers; errors another
+        account would not have (a bad request) end the tries. Nothing is tried
+        again once an answer has started: that happens only after this returns."""
+        try:
+            candidates = self.router.candidates(model, routes, lambda: sticky_key(call.body, call.headers,
+                                                                                  call.history))
+        except ir.GatewayError as resting:
+            return resting
         last_error: ir.GatewayError | None = None
         served = call.served
-        for candidate in self.pool.candidates(routes):
+        for candidate in candidates[:self.max_attempts]:
             served.provider, served.account = candidate.route.provider.name, candidate.account_id
             if log.isEnabledFor(logging.DEBUG):
                 how = "passthrough" if attempt == self._passthrough else "translated"
                 log.debug("%s -> %s/%s (%s), account %s", field_value(call.model), served.provider,
                           field_value(candidate.route.model), how, served.account)
+            lease = call.lease = self.router.lease(candidate, call.model, call.stream)
             try:
                 reply: Reply = await attempt(call, candidate)
             except ir.GatewayError as error:
-                self.metrics.upstream_error(candidate.route.provider.name, error.status)
+                lease.failed(error)
                 last_error = error
                 if not worth_another_candidate(error):
                     break
-                self.pool.failed(candidate, error)
                 log.debug("account %s failed with %d: on to the next candidate, if any", served.account,
                           error.status)
                 continue
-            self.pool.succeeded(candidate)
+            except BaseException:
+                lease.abandon()
+                raise
+            lease.succeeded()
             return reply
         assert last_error is not None
-        return error_reply(call.client_format, last_error)
+        return last_error
 
     def _ruled(self, body: dict[str, Any], candidate: Candidate, call: Call) -> dict[str, Any]:
         """The body after the config's payload rules for this route (the same body when none match)."""
@@ -260,9 +283,11 @@ class Pipeline:
         except Exception:
             error = ir.GatewayError(response.status, raw[:500].decode("utf-8", "replace") or response.reason or "")
         self.redactor.error(error)  # again, for a key the body wrote with JSON escapes
-        header_delay = retry_after_seconds(response.headers.get("retry-after"))
-        if header_delay is not None:
-            error.retry_after = header_delay
+        reset = cooldown.reset_from_headers(response.headers)
+        if reset is not None:
+            error.retry_after = reset
+        if response.status == 429 and cooldown.is_daily_quota(raw):
+            error.kind = "billing"
         return error
 
     # ------------------------------------------------------------ passthrough
@@ -291,8 +316,10 @@ class Pipeline:
             complete = True
         except (UpstreamError, TimeoutError) as exc:
             _warn(candidate, None, f"the stream broke: {_reason(exc)}")
+            broken = _broken_stream(candidate.route.provider, exc)
+            _lease(call).broke(broken)
             encoder = call.fmt.StreamEncoder(ir.Request(model=call.model))
-            yield encoder.encode(ir.StreamError(_broken_stream(candidate.route.provider, exc)))
+            yield encoder.encode(ir.StreamError(broken))
             yield encoder.close()
         finally:
             _let_go(response, complete)
@@ -306,11 +333,7 @@ class Pipeline:
         self._finished(call, candidate, usage)
 
     def _finished(self, call: Call, candidate: Candidate, usage: ir.Usage | None) -> None:
-        self.metrics.finished(candidate.route.provider.name, call.model, usage)
-        if log.isEnabledFor(logging.DEBUG):
-            tokens_used = f"{usage.input_tokens} in, {usage.output_tokens} out" if usage else "no usage reported"
-            log.debug("%s %s finished on account %s: %s", "stream" if call.stream else "answer",
-                      field_value(call.model), candidate.account_id, tokens_used)
+        _lease(call).release(usage)
 
     def _stream_headers(self, call: Call) -> dict[str, str]:
         return {"x-accel-buffering": "no"}
@@ -381,6 +404,7 @@ class Pipeline:
                         event = ir.StreamStart(response_id or event.id, call.model, event.usage)
                     elif isinstance(event, ir.StreamError):
                         self.redactor.error(event.error)
+                        _lease(call).broke(event.error)
                     if collector is not None:
                         collector.feed(event)
                     if isinstance(event, ir.Finish):
@@ -446,6 +470,16 @@ class Pipeline:
             return provider.read_token_count(orjson.loads(raw))
         except Exception:
             return None
+
+
+def _lease(call: Call) -> Lease:
+    assert call.lease is not None
+    return call.lease
+
+
+def _worth_a_fallback(error: ir.GatewayError) -> bool:
+    """What another model might not have: the account and provider errors, and a request too long for this one."""
+    return worth_another_candidate(error) or cooldown.is_context_length(error)
 
 
 def _opens_error_event(chunk: bytes) -> bool:

@@ -1,0 +1,316 @@
+"""Account state shared by every worker of a host: cooldowns, strikes, the last
+error, in-flight counts, totals and the round-robin cursors.
+
+`AccountState` is the interface (a Redis implementation for replicas fills
+it later, keeping a local view fresh by pub/sub). `SharedAccountState` is the
+host's: fixed-size slots in a file mapped into every worker's memory
+(`<state dir>/accounts.state`), found by a hash of the account id, changed
+under an flock on that file. Nothing is written to disk synchronously (the
+kernel writes the dirty page back in its own time), an acquire and release
+cost a few microseconds, and the lock goes with a process that dies holding
+it. Cooldowns and totals outlive a restart; in-flight counts are zeroed by
+the first process to open the file when no other has it open.
+Reads (a cooldown, an in-flight count) take no lock: each is one aligned
+8-byte or 4-byte load of a value written under the lock."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import mmap
+import os
+import struct
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+Reason = Literal["rate_limited", "quota_exhausted", "auth", "server"]
+REASONS: tuple[Reason | None, ...] = (None, "rate_limited", "quota_exhausted", "auth", "server")
+# The short kinds a last error is kept as (never the upstream's text).
+ERROR_KINDS: tuple[str, ...] = ("", "invalid_request", "authentication", "permission", "not_found",
+                                "request_too_large", "rate_limit", "billing", "server", "overloaded",
+                                "timeout", "unavailable", "stream")
+
+log = logging.getLogger("crossroute.routing")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """One account's shared state, as `crossroute accounts` and /metrics show it."""
+
+    cooling_until: float  # Unix seconds; 0 = not cooling
+    reason: Reason | None
+    strikes: int
+    in_flight: int
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    errors: int
+    last_status: int  # 0 = none yet
+    last_kind: str
+    last_error_at: float
+
+
+class AccountState(Protocol):
+    """Sync on purpose: the hot path pays no coroutine per call; an
+    implementation over the network answers from a local view."""
+
+    def cooling_until(self, account_id: str) -> float: ...
+    def generation(self) -> int:
+        """Moves on whenever any cooldown is set or cleared: a reader's cached view of who is ready stays good
+        while it stands (and no cooldown it saw has run out)."""
+    def in_flight(self, account_id: str) -> int: ...
+    def next_turn(self, cursor: str) -> int:
+        """The cursor's value before it moves on by one (shared by all workers)."""
+    def begin(self, account_id: str) -> None: ...
+    def end(self, account_id: str, input_tokens: int, output_tokens: int) -> None: ...
+    def strike(self, account_id: str, status: int, kind: str) -> int:
+        """Records a failure; the account's consecutive failures, this one included."""
+    def cool(self, account_id: str, until: float, reason: Reason) -> None: ...
+    def recovered(self, account_id: str) -> None:
+        """A success: strikes and cooldown are cleared."""
+    def view(self, account_id: str) -> AccountView: ...
+    def reset(self) -> None:
+        """Forget every cooldown and strike (totals stay)."""
+    def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------- the shared table
+
+_MAGIC = b"CRAS0001"
+_HEADER = struct.Struct("=8sI")
+_GENERATION = 16  # header offset of the cooldown generation (u64)
+_HEADER_SIZE = 64
+CAPACITY = 4096  # accounts and cursors; a slot is never given back
+_SLOT = 128
+_SIZE = _HEADER_SIZE + CAPACITY * _SLOT
+
+# Slot layout (offsets in a slot); 8-byte fields first so each is aligned.
+_DIGEST, _COOLING, _LAST_AT, _REQUESTS, _INPUT, _OUTPUT, _ERRORS = 0, 16, 24, 32, 40, 48, 56
+_IN_FLIGHT, _STRIKES, _LAST_STATUS, _REASON, _LAST_KIND = 64, 68, 72, 74, 75
+_F64 = struct.Struct("=d")
+_U64 = struct.Struct("=Q")
+_I32 = struct.Struct("=i")
+_U32 = struct.Struct("=I")
+_U16 = struct.Struct("=H")
+_U8 = struct.Struct("=B")
+_EMPTY = bytes(16)
+
+
+class TableFull(Exception):
+    pass
+
+
+class SharedAccountState:
+    """`path=None`: an anonymous mapping, for one process (tests, `--workers 1` without a state dir)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self._offsets: dict[str, int] = {}
+        self._fd = -1
+        self._live_fd = -1
+        if self.path is None:
+            self._map = mmap.mmap(-1, _SIZE)
+            _HEADER.pack_into(self._map, 0, _MAGIC, CAPACITY)
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        with self._locked():
+            if os.fstat(self._fd).st_size != _SIZE or os.pread(self._fd, 8, 0) != _MAGIC:
+                os.ftruncate(self._fd, 0)  # a table of another version or size starts over
+                os.ftruncate(self._fd, _SIZE)
+                os.pwrite(self._fd, _HEADER.pack(_MAGIC, CAPACITY), 0)
+        self._map = mmap.mmap(self._fd, _SIZE)
+        self._join()
+
+    # ------------------------------------------------------------ reads (no lock)
+
+    def cooling_until(self, account_id: str) -> float:
+        value: float = _F64.unpack_from(self._map, self._slot(account_id) + _COOLING)[0]
+        return value
+
+    def generation(self) -> int:
+        value: int = _U64.unpack_from(self._map, _GENERATION)[0]
+        return value
+
+    def in_flight(self, account_id: str) -> int:
+        value: int = _I32.unpack_from(self._map, self._slot(account_id) + _IN_FLIGHT)[0]
+        return value
+
+    def view(self, account_id: str) -> AccountView:
+        m, at = self._map, self._slot(account_id)
+        return AccountView(
+            cooling_until=_F64.unpack_from(m, at + _COOLING)[0],
+            reason=REASONS[_U8.unpack_from(m, at + _REASON)[0] % len(REASONS)],
+            strikes=_U32.unpack_from(m, at + _STRIKES)[0],
+            in_flight=_I32.unpack_from(m, at + _IN_FLIGHT)[0],
+            requests=_U64.unpack_from(m, at + _REQUESTS)[0],
+            input_tokens=_U64.unpack_from(m, at + _INPUT)[0],
+            output_tokens=_U64.unpack_from(m, at + _OUTPUT)[0],
+            errors=_U64.unpack_from(m, at + _ERRORS)[0],
+            last_status=_U16.unpack_from(m, at + _LAST_STATUS)[0],
+            last_kind=ERROR_KINDS[_U8.unpack_from(m, at + _LAST_KIND)[0] % len(ERROR_KINDS)],
+            last_error_at=_F64.unpack_from(m, at + _LAST_AT)[0],
+        )
+
+    # ------------------------------------------------------------ writes (under the lock)
+
+    def next_turn(self, cursor: str) -> int:
+        at = self._slot("cursor:" + cursor) + _REQUESTS
+        self._lock()
+        try:
+            turn: int = _U64.unpack_from(self._map, at)[0]
+            _U64.pack_into(self._map, at, turn + 1)
+        finally:
+            self._unlock()
+        return turn
+
+    def begin(self, account_id: str) -> None:
+        at = self._slot(account_id) + _IN_FLIGHT
+        self._lock()
+        try:
+            _I32.pack_into(self._map, at, _I32.unpack_from(self._map, at)[0] + 1)
+        finally:
+            self._unlock()
+
+    def end(self, account_id: str, input_tokens: int, output_tokens: int) -> None:
+        m, at = self._map, self._slot(account_id)
+        self._lock()
+        try:
+            _I32.pack_into(m, at + _IN_FLIGHT, max(0, _I32.unpack_from(m, at + _IN_FLIGHT)[0] - 1))
+            _U64.pack_into(m, at + _REQUESTS, _U64.unpack_from(m, at + _REQUESTS)[0] + 1)
+            if input_tokens or output_tokens:
+                _U64.pack_into(m, at + _INPUT, _U64.unpack_from(m, at + _INPUT)[0] + input_tokens)
+                _U64.pack_into(m, at + _OUTPUT, _U64.unpack_from(m, at + _OUTPUT)[0] + output_tokens)
+        finally:
+            self._unlock()
+
+    def strike(self, account_id: str, status: int, kind: str) -> int:
+        m, at = self._map, self._slot(account_id)
+        kind_code = ERROR_KINDS.index(kind) if kind in ERROR_KINDS else 0
+        self._lock()
+        try:
+            strikes: int = _U32.unpack_from(m, at + _STRIKES)[0] + 1
+            _U32.pack_into(m, at + _STRIKES, strikes)
+            _U64.pack_into(m, at + _ERRORS, _U64.unpack_from(m, at + _ERRORS)[0] + 1)
+            _U16.pack_into(m, at + _LAST_STATUS, min(status, 0xFFFF))
+            _U8.pack_into(m, at + _LAST_KIND, kind_code)
+            _F64.pack_into(m, at + _LAST_AT, time.time())
+        finally:
+            self._unlock()
+        return strikes
+
+    def cool(self, account_id: str, until: float, reason: Reason) -> None:
+        m, at = self._map, self._slot(account_id)
+        self._lock()
+        try:
+            _F64.pack_into(m, at + _COOLING, until)
+            _U8.pack_into(m, at + _REASON, REASONS.index(reason))
+            self._bump()
+        finally:
+            self._unlock()
+
+    def recovered(self, account_id: str) -> None:
+        m, at = self._map, self._slot(account_id)
+        if not _U32.unpack_from(m, at + _STRIKES)[0] and not _F64.unpack_from(m, at + _COOLING)[0]:
+            return  # the usual case: nothing to clear, no lock taken
+        self._lock()
+        try:
+            self._clear(at)
+            self._bump()
+        finally:
+            self._unlock()
+
+    def reset(self) -> None:
+        self._lock()
+        try:
+            for at in self._used_slots():
+                self._clear(at)
+            self._bump()
+        finally:
+            self._unlock()
+
+    def close(self) -> None:
+        self._map.close()
+        for fd in (self._fd, self._live_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._live_fd = -1
+
+    # ------------------------------------------------------------ plumbing
+
+    def _slot(self, account_id: str) -> int:
+        at = self._offsets.get(account_id)
+        if at is None:
+            at = self._offsets[account_id] = self._find_or_claim(account_id)
+        return at
+
+    def _find_or_claim(self, account_id: str) -> int:
+        digest = hashlib.blake2b(account_id.encode(), digest_size=16).digest()
+        start = int.from_bytes(digest[:8], "little") % CAPACITY
+        with self._locked():
+            for probe in range(CAPACITY):
+                at = _HEADER_SIZE + (start + probe) % CAPACITY * _SLOT
+                held = self._map[at:at + 16]
+                if held == digest:
+                    return at
+                if held == _EMPTY:
+                    self._map[at:at + 16] = digest
+                    return at
+        raise TableFull(f"the account state table holds at most {CAPACITY} accounts and cursors")
+
+    def _used_slots(self) -> Iterator[int]:
+        for index in range(CAPACITY):
+            at = _HEADER_SIZE + index * _SLOT
+            if self._map[at:at + 16] != _EMPTY:
+                yield at
+
+    def _bump(self) -> None:
+        _U64.pack_into(self._map, _GENERATION, _U64.unpack_from(self._map, _GENERATION)[0] + 1)
+
+    def _clear(self, at: int) -> None:
+        _U32.pack_into(self._map, at + _STRIKES, 0)
+        _F64.pack_into(self._map, at + _COOLING, 0.0)
+        _U8.pack_into(self._map, at + _REASON, 0)
+
+    def _lock(self) -> None:
+        if self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def _unlock(self) -> None:
+        if self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """For the rare paths (opening, claiming a slot); the hot ones call _lock/_unlock."""
+        self._lock()
+        try:
+            yield
+        finally:
+            self._unlock()
+
+    def _join(self) -> None:
+        """Holds a shared lock on `<file>.live` for life; the first process to
+        open the table when nobody else has it zeroes the in-flight counts a
+        previous run (or a killed one) left behind."""
+        assert self.path is not None
+        self._live_fd = os.open(self.path.with_name(self.path.name + ".live"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._live_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fcntl.flock(self._live_fd, fcntl.LOCK_SH)
+            return
+        with self._locked():
+            for at in self._used_slots():
+                _I32.pack_into(self._map, at + _IN_FLIGHT, 0)
+        fcntl.flock(self._live_fd, fcntl.LOCK_SH)
+
+
+def state_file_for(responses_db: str | Path) -> Path:
+    """The account table beside the Responses store, in the state dir."""
+    return Path(responses_db).with_name("accounts.state")
