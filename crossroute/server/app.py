@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +52,31 @@ def _strip_prefix(path: str) -> str:
     return path
 
 
+@dataclass(slots=True)
+class Shared:
+    """What outlives a config reload. A Gateway built from a reloaded config is
+    handed the running one's: the same Responses store (one SQLite connection per
+    process), counters and account state, so a reload resets none of them."""
+
+    store: ResponseStore
+    metrics: Metrics = field(default_factory=Metrics)
+    accounts: AccountPool = field(default_factory=AccountPool)
+    started: float = field(default_factory=time.time)
+
+    @classmethod
+    def open(cls, config: Config, state_path: str | Path) -> Shared:
+        return cls(ResponseStore(state_path, config.state.response_ttl_seconds))
+
+
 class Gateway:
-    def __init__(self, config: Config, state_path: str | Path) -> None:
+    def __init__(self, config: Config, state_path: str | Path, shared: Shared | None = None) -> None:
         self.config = config
         providers = [KINDS[p.kind](p) for p in config.providers]
         self.registry = ModelRegistry(providers)
-        self.store = ResponseStore(state_path, config.state.response_ttl_seconds)
-        self.metrics = Metrics()
-        self.pipeline = Pipeline(self.registry, AccountPool(), self.store, self.metrics, PayloadRules(config.payload))
+        self.shared = shared = shared or Shared.open(config, state_path)
+        self.store = shared.store
+        self.metrics = shared.metrics
+        self.pipeline = Pipeline(self.registry, shared.accounts, self.store, self.metrics, PayloadRules(config.payload))
         server = config.server
         self._keys = [k.encode() for k in server.api_keys]
         self._origins = frozenset(o.rstrip("/") for o in server.cors_origins)
@@ -68,13 +86,17 @@ class Gateway:
         # Keys protect a gateway whatever name it is reached under; without them only known names may be used.
         self._any_host = bool(server.api_keys) or "*" in server.allowed_hosts
         self._hosts_seen: set[str] = set()  # Host header values already found allowed
-        self.started = time.time()
+        self.started = shared.started
 
     # ------------------------------------------------------------ serving
 
     async def stop(self) -> None:
-        await self.pipeline.stop()
+        await self.retire()
         self.store.close()
+
+    async def retire(self) -> None:
+        """Stop what is this config's own (the upstream pool); the shared parts stay with its successor."""
+        await self.pipeline.stop()
 
     async def handle(self, request: HttpRequest) -> Reply:
         request.path = _strip_prefix(request.path)
