@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import watchfiles
+
 from crossroute.config import Config, ConfigError, ServerConfig, load_config
 from crossroute.server.app import Gateway
 from crossroute.server.protocol import HttpServer, Limits, Serving
@@ -37,6 +39,8 @@ RESTART_ONLY = ("server.host", "server.port", "server.workers", "server.log_form
                 "state.backend", "state.path")
 _RETIRE_PATIENCE = 2.0  # at shutdown, after the drain, for replaced gateways to see their last request end
 _LOOK_ANYWAY_MS = 1000  # the watcher compares the file's content this often even without an event
+# Taken by the main thread only: one delivered to this thread would not wake a supervisor blocked in os.wait().
+_MAIN_THREAD_SIGNALS = {signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGALRM}
 _NOT_RELOADED = "%s not reloaded; still serving the config loaded before: %s"
 
 
@@ -163,8 +167,7 @@ class ConfigWatcher:
             return None
 
     def _watch(self) -> None:
-        import watchfiles
-
+        signal.pthread_sigmask(signal.SIG_BLOCK, _MAIN_THREAD_SIGNALS)
         logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it says "N changes detected" at info
         name = self.path.name
         try:
