@@ -36,7 +36,7 @@ log = logging.getLogger("crossroute")
 
 # Settings a running process cannot change: a reload keeps their running values and says so.
 RESTART_ONLY = ("server.host", "server.port", "server.workers", "server.log_format", "server.access_log",
-                "state.backend", "state.path")
+                "state.backend", "state.path", "state.auth_dir")
 _RETIRE_PATIENCE = 2.0  # at shutdown, after the drain, for replaced gateways to see their last request end
 _LOOK_ANYWAY_MS = 1000  # the watcher compares the file's content this often even without an event
 # Taken by the main thread only: one delivered to this thread would not wake a supervisor blocked in os.wait().
