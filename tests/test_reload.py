@@ -448,3 +448,32 @@ def _processes_mentioning(text: str) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+def test_reloads_keep_the_response_store_and_its_one_connection(start: Callable[..., Gateway]) -> None:
+    gateway = start(workers=1)
+    url = f"http://127.0.0.1:{gateway.port}/v1/responses"
+    first = httpx.post(url, json={"model": "m", "input": "stored-0"}, timeout=30)
+    assert first.status_code == 200, first.text
+    previous = first.json()["id"]
+    for i in range(1, 6):
+        mark = len(gateway.lines)
+        replace_file(gateway.config, gateway.text(f"key-{i}", alias=f"alias-{i}"))
+        gateway.process.send_signal(signal.SIGHUP)
+        gateway.wait_reloaded(mark)
+        reply = httpx.post(url, json={"model": f"alias-{i}", "input": f"stored-{i}", "previous_response_id": previous},
+                           timeout=30)
+        assert reply.status_code == 200, reply.text  # the chain stored before the reload is found
+        previous = reply.json()["id"]
+    assert httpx.get(f"{url}/{first.json()['id']}", timeout=30).status_code == 200
+    assert _open_files(gateway.process.pid).count(str(gateway.state)) == 1  # one SQLite connection, handed on
+
+
+def _open_files(pid: int) -> list[str]:
+    found = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            found.append(os.readlink(fd))
+        except OSError:  # closed meanwhile
+            continue
+    return found
