@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 
 from crossroute import __version__, logs
 from crossroute.config import Config, ConfigError, load_config
@@ -20,23 +21,34 @@ def _state_path(config: Config) -> str:
     return config.state.path or str(data_dir() / "state.sqlite3")
 
 
+def _command_line_settings(args: argparse.Namespace) -> Callable[[Config], None]:
+    """What the command line sets over the config file: applied at start and again on each reload."""
+    def apply(config: Config) -> None:
+        if args.host:
+            config.server.host = args.host
+        if args.port is not None:
+            config.server.port = args.port
+        if args.workers:
+            config.server.workers = args.workers
+    return apply
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    from crossroute.server.reload import ConfigSource
     from crossroute.server.serve import run
 
     config = _load(args.config)
-    if args.host:
-        config.server.host = args.host
-    if args.port is not None:
-        config.server.port = args.port
+    source = ConfigSource(args.config, _command_line_settings(args))
+    source.overrides(config)
     config.check_bind()
     logs.setup(args.log_level, args.log_format or config.server.log_format,
                config.server.access_log and not args.no_access_log)
     print(describe(config), file=sys.stderr)
     server = config.server
     keys = "client keys required" if server.api_keys else "no client keys (loopback only)"
-    workers = args.workers or server.workers or os.cpu_count() or 1
+    workers = server.workers or os.cpu_count() or 1
     try:
-        stopped = run(config, _state_path(config), workers, announce=lambda: print(
+        stopped = run(config, _state_path(config), workers, source, announce=lambda: print(
             f"crossroute {__version__} listening on http://{server.host}:{server.port} ({keys}, "
             f"{workers} worker{'s' if workers > 1 else ''})", file=sys.stderr, flush=True))
     except OSError as exc:
@@ -86,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="YAML config file (default: providers from environment variables)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: server.workers, else one per core)")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"],
                        help="for everything but the access log (default: warning)")
     serve.add_argument("--log-format", choices=["text", "json"], help="log lines on stderr (default: server.log_format)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +55,36 @@ def _strip_prefix(path: str) -> str:
     return path
 
 
+@dataclass(slots=True)
+class Shared:
+    """What outlives a config reload. A Gateway built from a reloaded config is
+    handed the running one's: the same Responses store (one SQLite connection per
+    process), counters and account state, so a reload resets none of them."""
+
+    store: ResponseStore
+    account_state: SharedAccountState
+    metrics: Metrics = field(default_factory=Metrics)
+    started: float = field(default_factory=time.time)
+
+    @classmethod
+    def open(cls, config: Config, state_path: str | Path) -> Shared:
+        return cls(ResponseStore(state_path, config.state.response_ttl_seconds),
+                   SharedAccountState(state_file_for(state_path)))
+
+    def close(self) -> None:
+        self.store.close()
+        self.account_state.close()
+
+
 class Gateway:
-    def __init__(self, config: Config, state_path: str | Path) -> None:
+    def __init__(self, config: Config, state_path: str | Path, shared: Shared | None = None) -> None:
         self.config = config
         providers = [KINDS[p.kind](p) for p in config.providers]
         self.registry = ModelRegistry(providers)
-        self.store = ResponseStore(state_path, config.state.response_ttl_seconds)
-        self.metrics = Metrics()
-        self.account_state = SharedAccountState(state_file_for(state_path))
+        self.shared = shared = shared or Shared.open(config, state_path)
+        self.store = shared.store
+        self.metrics = shared.metrics
+        self.account_state = shared.account_state
         strategies = {p.name: p.strategy for p in config.providers if p.strategy}
         self.router = Router(by_provider(accounts_from_config(config)), self.account_state, config.routing, strategies,
                              self.metrics)
@@ -75,14 +98,17 @@ class Gateway:
         # Keys protect a gateway whatever name it is reached under; without them only known names may be used.
         self._any_host = bool(server.api_keys) or "*" in server.allowed_hosts
         self._hosts_seen: set[str] = set()  # Host header values already found allowed
-        self.started = time.time()
+        self.started = shared.started
 
     # ------------------------------------------------------------ serving
 
     async def stop(self) -> None:
+        await self.retire()
+        self.shared.close()
+
+    async def retire(self) -> None:
+        """Stop what is this config's own (the upstream pool); the shared parts stay with its successor."""
         await self.pipeline.stop()
-        self.store.close()
-        self.account_state.close()
 
     async def handle(self, request: HttpRequest) -> Reply:
         request.path = _strip_prefix(request.path)

@@ -72,6 +72,7 @@ class Limits:
 _MAX_QUEUED = 8  # pipelined requests held before reading pauses
 _SLICE = 64 * 1024  # a larger read is parsed in slices, so that reading can pause between them
 _NEVER = math.inf
+_FINISHED_POLL = 0.1  # seconds between looks at a replaced app's requests
 _OVERLOADED = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
@@ -90,12 +91,23 @@ def _status_line(status: int) -> bytes:
 _STATUS_LINES = {status.value: _status_line(status.value) for status in HTTPStatus}
 
 
-class Connections:
-    """The open connections of one server: for deadlines, the cap, and a graceful shutdown."""
+@dataclass(slots=True, eq=False)
+class Serving:
+    """An app and the requests it is answering, their streams included. A reload
+    swaps in another app for new requests; this count says when the old one is done."""
 
-    def __init__(self) -> None:
+    app: App
+    in_flight: int = 0
+
+
+class Connections:
+    """The open connections of one server: for deadlines, the cap, and a graceful
+    shutdown; and the app their new requests go to."""
+
+    def __init__(self, app: App) -> None:
         self.open: set[HttpConnection] = set()
         self.draining = False  # shutting down: each reply closes its connection
+        self.serving = Serving(app)
 
     def idle_ones(self) -> list[HttpConnection]:
         return [conn for conn in self.open if conn.idle]
@@ -126,8 +138,7 @@ class _Overloaded(asyncio.Protocol):
 
 
 class HttpConnection(asyncio.Protocol):
-    def __init__(self, app: App, limits: Limits, connections: Connections) -> None:
-        self.app = app
+    def __init__(self, limits: Limits, connections: Connections) -> None:
         self.limits = limits
         self.max_body_bytes = limits.max_body_bytes
         self.connections = connections
@@ -298,7 +309,7 @@ class HttpConnection(asyncio.Protocol):
         self._method = method = self.parser.get_method().decode("latin-1")
         self._path = path = unquote(url.path.decode("latin-1"))
         self._query = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
-        refusal = self.app.admit(method, path, self._query, self._headers)
+        refusal = self.connections.serving.app.admit(method, path, self._query, self._headers)
         if refusal is not None:
             self._reject_with(refusal)
             raise _Refused
@@ -371,28 +382,31 @@ class HttpConnection(asyncio.Protocol):
         else:
             self.keep_alive, self.chunked, self.head_only = False, True, False
         started = access_log.begin(self)
+        serving = self.connections.serving  # to the end of this reply, even if a reload swaps in another app
+        serving.in_flight += 1
         reply = None
         try:
             if self.write_paused:  # the client reads none of the replies so far: no more until it does
                 await self.drain()
-            reply = await self.app.handle(item) if isinstance(item, HttpRequest) else item
+            reply = await serving.app.handle(item) if isinstance(item, HttpRequest) else item
             await reply.send(self)
         except asyncio.CancelledError:
             if reply is None and self.transport is not None and isinstance(item, HttpRequest):  # shutting down
                 self.keep_alive = False
-                await self.app.refuse(503, item.path.encode("latin-1"), "the gateway is shutting down").send(self)
+                await serving.app.refuse(503, item.path.encode("latin-1"), "the gateway is shutting down").send(self)
             return
         except Exception as exc:  # the handler answers its own errors; this is the last line
             log.error("unexpected %s while answering a request", type(exc).__name__)
             self.closing = True
         finally:
+            serving.in_flight -= 1
             access_log.record(self, item, started)
         if not self.keep_alive or self.closing or (not self.reading and not self.queue):
             self.close()  # a refusal still queued goes out first, and closes after itself
         self._next()
 
     def _reject(self, status: int, message: str = "") -> None:
-        self._reject_with(self.app.refuse(status, self.raw_url(), message))
+        self._reject_with(self.connections.serving.app.refuse(status, self.raw_url(), message))
 
     def raw_url(self) -> bytes:
         """The request target read so far (up to the URL cap)."""
@@ -503,9 +517,8 @@ class HttpServer:
     """Listens and hands each request to the app; enforces deadlines; stops gracefully."""
 
     def __init__(self, app: App, limits: Limits) -> None:
-        self.app = app
         self.limits = limits
-        self.connections = Connections()
+        self.connections = Connections(app)
         self.server: asyncio.Server | None = None
         self._ticker: asyncio.TimerHandle | None = None
 
@@ -520,12 +533,26 @@ class HttpServer:
         connections = self.connections
         if len(connections.open) >= self.limits.max_connections and not connections.evict_one():
             return _Overloaded()
-        return HttpConnection(self.app, self.limits, connections)
+        return HttpConnection(self.limits, connections)
 
     def _tick(self) -> None:
         loop = asyncio.get_running_loop()
         self.connections.check_deadlines(loop.time(), self.limits.keep_alive)
         self._ticker = loop.call_later(self.limits.tick, self._tick)
+
+    def swap_app(self, app: App, limits: Limits) -> Serving:
+        """New requests go to `app` from now on, and new connections get `limits`;
+        what the old app still answers finishes with it (see `finished`)."""
+        old = self.connections.serving
+        self.connections.serving = Serving(app)
+        self.limits = limits
+        return old
+
+    @staticmethod
+    async def finished(serving: Serving) -> None:
+        """Once the requests `serving` was answering have ended (their streams too)."""
+        while serving.in_flight:
+            await asyncio.sleep(_FINISHED_POLL)
 
     def stop_listening(self) -> None:
         """New connections are refused from now on (the socket is closed, not just left unaccepted)."""

@@ -1,4 +1,5 @@
-"""Running the gateway: one process, or worker processes sharing one socket."""
+"""Running the gateway: one process, or worker processes sharing one socket;
+stopping, supervising and reloading them (the reload itself: reload.py)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from crossroute.config import Config
+from crossroute.config import Config, ServerConfig
 from crossroute.server.app import Gateway
 from crossroute.server.protocol import HttpServer, Limits
+from crossroute.server.reload import ConfigSource, LiveGateway, watching
 
 log = logging.getLogger("crossroute")
 
@@ -38,18 +40,36 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 async def serve(gateway: Gateway, stop: asyncio.Event, *, host: str = "127.0.0.1", port: int = 0,
-                sock: socket.socket | None = None, ready: Callable[[int], None] | None = None) -> None:
-    """Serve until `stop` is set, then finish what is in flight."""
-    config = gateway.config.server
-    server = HttpServer(gateway, Limits.from_config(config, connection_cap(config.max_connections)))
+                sock: socket.socket | None = None, ready: Callable[[int], None] | None = None,
+                source: ConfigSource | None = None, supervised: bool = False) -> None:
+    """Serve until `stop` is set, then finish what is in flight. With a config
+    `source` (in the main thread only), SIGHUP reloads it."""
+    server = HttpServer(gateway, server_limits(gateway.config.server))
+    live = LiveGateway(server, gateway, server_limits, source, supervised=supervised)
     try:
         bound = await server.start(sock or listening_socket(host, port))
+        if source is not None:
+            _reload_on_sighup(live)
         if ready is not None:
             ready(bound)
         await stop.wait()
     finally:
-        await server.stop(config.shutdown_grace_seconds)
-        await gateway.stop()
+        live.draining = True
+        await server.stop(live.gateway.config.server.shutdown_grace_seconds)
+        await live.stop()
+        if source is not None:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the watcher may still send one while the process ends
+
+
+def _reload_on_sighup(live: LiveGateway) -> None:
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, live.reload)
+    # A SIGHUP sent while starting waited (blocked) for this handler: it is taken now.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+
+
+def server_limits(config: ServerConfig) -> Limits:
+    return Limits.from_config(config, connection_cap(config.max_connections))
 
 
 def connection_cap(configured: int) -> int:
@@ -90,35 +110,34 @@ def listening_socket(host: str, port: int, patience: float = 0.0) -> socket.sock
         return sock
 
 
-def run(config: Config, state_path: str | Path, workers: int, announce: Callable[[], None] = lambda: None) -> int:
-    """`crossroute serve`: blocks until SIGINT or SIGTERM."""
+def run(config: Config, state_path: str | Path, workers: int, source: ConfigSource | None = None,
+        announce: Callable[[], None] = lambda: None) -> int:
+    """`crossroute serve`: blocks until SIGINT or SIGTERM; SIGHUP or an edit of the config file reloads it."""
+    source = source or ConfigSource(None)
     sock = listening_socket(config.server.host, config.server.port, _BIND_PATIENCE)
     raise_open_files_limit()
     announce()
-    if workers <= 1:
-        _run_worker(config, state_path, sock)
-        return 0
-    return _supervise(config, state_path, sock, workers)
+    if workers > 1:
+        return Supervisor(config, state_path, sock, source).run(workers)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})  # until the server can reload (the watcher may send one)
+    with watching(source.path):
+        _run_worker(config, state_path, sock, source)
+    return 0
 
 
-def _run_worker(config: Config, state_path: str | Path, sock: socket.socket, supervisor: int | None = None) -> None:
+def _run_worker(config: Config, state_path: str | Path, sock: socket.socket, source: ConfigSource,
+                supervisor: int | None = None) -> None:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        if supervisor is None:
-            loop.add_signal_handler(signal.SIGHUP, _reload_not_supported)
-        else:
+        if supervisor is not None:
             _watch_supervisor(loop, supervisor, stop)
-        await serve(Gateway(config, state_path), stop, sock=sock)
+        await serve(Gateway(config, state_path), stop, sock=sock, source=source, supervised=supervisor is not None)
 
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         runner.run(main())
-
-
-def _reload_not_supported(*_: object) -> None:
-    log.warning("SIGHUP: reloading the config is not supported yet; still serving with the one loaded at start")
 
 
 def _watch_supervisor(loop: asyncio.AbstractEventLoop, supervisor: int, stop: asyncio.Event) -> None:
@@ -129,62 +148,103 @@ def _watch_supervisor(loop: asyncio.AbstractEventLoop, supervisor: int, stop: as
         loop.call_later(1.0, _watch_supervisor, loop, supervisor, stop)
 
 
-def _supervise(config: Config, state_path: str | Path, sock: socket.socket, workers: int) -> int:
-    """Fork the workers (each its own event loop, store connection and upstream
-    pool) and keep them running until told to stop."""
-    children: set[int] = set()
-    stopping = False
+class Supervisor:
+    """Forks the workers (each its own event loop, store connection and upstream
+    pool), replaces one that dies, passes reloads on, and stops them all."""
 
-    def stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        if not stopping:
-            stopping = True
-            sock.close()  # with the workers' copies closed too, new connections are refused, not left waiting
-            signal.alarm(math.ceil(config.server.shutdown_grace_seconds) + 10)
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+    def __init__(self, config: Config, state_path: str | Path, sock: socket.socket, source: ConfigSource) -> None:
+        self.config = config  # the latest valid one: a worker started from now on starts from it
+        self.reloads = 0
+        self.state_path = state_path
+        self.sock = sock
+        self.source = source
+        self.children: set[int] = set()
+        self.stopping = False
 
-    def overdue(signum: int, _frame: object) -> None:
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    def run(self, workers: int) -> int:
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGALRM, self._overdue)
+        signal.signal(signal.SIGHUP, self._reload)
+        with watching(self.source.path):  # from before the workers start: no edit falls between
+            for _ in range(workers):
+                self._start_worker()
+            self._keep_workers()
+        return 0
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGALRM, overdue)
-    signal.signal(signal.SIGHUP, _reload_not_supported)
-    for _ in range(workers):
-        children.add(_fork_worker(config, state_path, sock))
-    while children:
+    def _keep_workers(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:  # pragma: no cover - PEP 475 retries os.wait
+                continue
+            self.children.discard(pid)
+            if not self.stopping:
+                log.error("worker %d exited (status %d); starting another", pid, status)
+                time.sleep(_RESTART_PAUSE)
+                if not self.stopping:
+                    self._start_worker()
+
+    def _start_worker(self) -> None:
+        reloads = self.reloads
+        # The worker starts with SIGHUP blocked and takes it once it can reload; here, a SIGHUP waits
+        # until the worker is among the children it is passed on to.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
         try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        except InterruptedError:  # pragma: no cover - PEP 475 retries os.wait
-            continue
-        children.discard(pid)
-        if not stopping:
-            log.error("worker %d exited (status %d); starting another", pid, status)
-            time.sleep(_RESTART_PAUSE)
-            if not stopping:
-                children.add(_fork_worker(config, state_path, sock))
-    return 0
+            pid = _fork_worker(self.config, self.state_path, self.sock, self.source)
+            self.children.add(pid)
+            missed = self.reloads != reloads  # a reload handled between the fork and now
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+        if missed:
+            self._signal(pid, signal.SIGHUP)
+
+    def _stop(self, signum: int, _frame: object) -> None:
+        if not self.stopping:
+            self.stopping = True
+            self.sock.close()  # with the workers' copies closed too, new connections are refused, not left waiting
+            signal.alarm(math.ceil(self.config.server.shutdown_grace_seconds) + 10)
+        self._signal_all(signal.SIGTERM)
+
+    def _overdue(self, signum: int, _frame: object) -> None:
+        self._signal_all(signal.SIGKILL)
+
+    def _reload(self, signum: int, _frame: object) -> None:
+        if self.stopping:
+            log.warning("SIGHUP while shutting down: ignored")
+            return
+        config = self.source.reread(self.config)
+        if config is None:
+            return
+        self.config = config
+        self.reloads += 1
+        self._signal_all(signal.SIGHUP)
+        log.info("config reloaded from %s; the workers reload it too", self.source.path)
+
+    def _signal_all(self, signum: int) -> None:
+        for pid in list(self.children):
+            self._signal(pid, signum)
+
+    @staticmethod
+    def _signal(pid: int, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
 
 
-def _fork_worker(config: Config, state_path: str | Path, sock: socket.socket) -> int:
+def _fork_worker(config: Config, state_path: str | Path, sock: socket.socket, source: ConfigSource) -> int:
     supervisor = os.getpid()
     pid = os.fork()
     if pid:
         return pid
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM, signal.SIGHUP):  # SIGHUP is still blocked
         signal.signal(signum, signal.SIG_DFL)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _die_with_parent()
     code = 0
     try:
         if os.getppid() == supervisor:  # else it died before the death signal was set up
-            _run_worker(config, state_path, sock, supervisor)
+            _run_worker(config, state_path, sock, source, supervisor)
     except BaseException:  # noqa: BLE001 - a worker must never return into the supervisor's loop
         log.exception("worker failed")
         code = 1
