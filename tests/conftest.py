@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 
 from tests.fakes import FakeUpstream
 from tests.gateway_runner import RunningGateway
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Gateways started by tests keep their default data dir (auth dir, state) away from the user's."""
+    if "CROSSROUTE_HOME" not in os.environ:
+        os.environ["CROSSROUTE_HOME"] = tempfile.mkdtemp(prefix="crossroute-test-home-")
+
 
 CLIENT_KEY = "sk-client-test"
 UPSTREAM_KEY = "up-key"

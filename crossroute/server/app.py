@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -12,7 +13,9 @@ from typing import Any
 import orjson
 
 from crossroute import __version__, ir
-from crossroute.accounts.from_config import accounts_from_config
+from crossroute.accounts import Account
+from crossroute.accounts.store import AccountStore
+from crossroute.accounts.watch import watch_auth_dir
 from crossroute.config import LOOPBACK_HOSTS, Config
 from crossroute.formats import FORMAT_MODULES
 from crossroute.logs import refused_key
@@ -59,19 +62,28 @@ def _strip_prefix(path: str) -> str:
 class Shared:
     """What outlives a config reload. A Gateway built from a reloaded config is
     handed the running one's: the same Responses store (one SQLite connection per
-    process), counters and account state, so a reload resets none of them."""
+    process), counters, account state and accounts, so a reload resets none of them."""
 
     store: ResponseStore
     account_state: SharedAccountState
+    accounts: AccountStore
     metrics: Metrics = field(default_factory=Metrics)
     started: float = field(default_factory=time.time)
+    watcher: asyncio.Task[None] | None = None
 
     @classmethod
     def open(cls, config: Config, state_path: str | Path) -> Shared:
         return cls(ResponseStore(state_path, config.state.response_ttl_seconds),
-                   SharedAccountState(state_file_for(state_path)))
+                   SharedAccountState(state_file_for(state_path)), AccountStore.open(config))
+
+    def watch_accounts(self) -> None:
+        """Follow the auth dir from now on (a running event loop is needed)."""
+        if self.watcher is None:
+            self.watcher = asyncio.get_running_loop().create_task(watch_auth_dir(self.accounts))
 
     def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.cancel()
         self.store.close()
         self.account_state.close()
 
@@ -81,13 +93,18 @@ class Gateway:
         self.config = config
         providers = [KINDS[p.kind](p) for p in config.providers]
         self.registry = ModelRegistry(providers)
-        self.shared = shared = shared or Shared.open(config, state_path)
+        if shared is None:
+            shared = Shared.open(config, state_path)
+        else:
+            shared.accounts.use_config(config)
+        self.shared = shared
         self.store = shared.store
         self.metrics = shared.metrics
         self.account_state = shared.account_state
         strategies = {p.name: p.strategy for p in config.providers if p.strategy}
-        self.router = Router(by_provider(accounts_from_config(config)), self.account_state, config.routing, strategies,
+        self.router = Router(by_provider(shared.accounts.snapshot()), self.account_state, config.routing, strategies,
                              self.metrics)
+        self._unsubscribe = shared.accounts.subscribe(self._accounts_changed)
         self.pipeline = Pipeline(self.registry, self.router, self.store, self.metrics, PayloadRules(config.payload))
         server = config.server
         self._keys = [k.encode() for k in server.api_keys]
@@ -108,7 +125,11 @@ class Gateway:
 
     async def retire(self) -> None:
         """Stop what is this config's own (the upstream pool); the shared parts stay with its successor."""
+        self._unsubscribe()
         await self.pipeline.stop()
+
+    def _accounts_changed(self, accounts: list[Account]) -> None:
+        self.router.set_accounts(by_provider(accounts))
 
     async def handle(self, request: HttpRequest) -> Reply:
         request.path = _strip_prefix(request.path)

@@ -239,12 +239,16 @@ class Pipeline:
     async def _open(self, candidate: Candidate, body: bytes, stream: bool, call: Call) -> UpstreamResponse:
         provider = candidate.route.provider
         same_format = provider.format == call.client_format
+        account = candidate.account
         headers = provider.headers(candidate.key, call.headers if same_format else None)
+        if account.headers:
+            headers.update(account.headers)
         url = provider.url(candidate.route.model, stream)
         waiting = time.perf_counter()
         try:
             timeouts = provider.timeouts
-            response = await self.client.post(url, body, headers, timeouts.first_byte, provider.config.proxy,
+            proxy = provider.config.proxy if account.proxy is None else account.proxy
+            response = await self.client.post(url, body, headers, timeouts.first_byte, proxy,
                                               idle_timeout=timeouts.idle, connect_timeout=timeouts.connect)
         except TimeoutError:
             _warn(candidate, url, "timed out (connecting, or waiting for the answer's head)")

@@ -48,6 +48,7 @@ async def serve(gateway: Gateway, stop: asyncio.Event, *, host: str = "127.0.0.1
     live = LiveGateway(server, gateway, server_limits, source, supervised=supervised)
     try:
         bound = await server.start(sock or listening_socket(host, port))
+        gateway.shared.watch_accounts()
         if source is not None:
             _reload_on_sighup(live)
         if ready is not None:
