@@ -1,19 +1,25 @@
 """One usage reader per format: the translated path (parse_response, StreamDecoder) and the
 passthrough sniffer (usage_in on the body, UsageSniffer beside the stream bytes) count the
-same tokens, cached, cache-write and reasoning ones included."""
+same tokens, cached, cache-write and reasoning ones included; and so does the gateway's /metrics."""
 
 from __future__ import annotations
 
+import socketserver
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+import httpx2 as httpx
 import orjson
 import pytest
 
 from crossroute import ir
 from crossroute.formats import anthropic, gemini, openai_chat, openai_responses
 from crossroute.usage_sniffer import UsageSniffer, usage_in
+from tests.conftest import CLIENT_KEY
+from tests.gateway_runner import RunningGateway
 
 
 @dataclass(frozen=True)
@@ -223,3 +229,83 @@ def test_a_stream_without_usage_reads_none_on_both_paths() -> None:
     stream = case.stream.replace(b',"usage":{}', b"")
     assert _decoded(Case(case.name, case.fmt, case.body, stream, case.expected)) is None
     assert _sniffed(stream, len(stream)) is None
+
+
+# ---------------------------------------------------------------- through the gateway
+
+# Tool-use prompt tokens: the passthrough path left them out of the input count.
+GEMINI_ANSWER = next(case for case in GEMINI if case.name == "gemini-tool-use-prompt")
+GEMINI_MODEL = "gemini-usage"
+_HEADERS = {"authorization": f"Bearer {CLIENT_KEY}"}
+
+
+class _GeminiUpstream(socketserver.ThreadingTCPServer):
+    """Answers every Gemini call with GEMINI_ANSWER, streamed or whole."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _GeminiHandler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join(timeout=5)
+
+
+class _GeminiHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        self.connection.settimeout(10)
+        target = self.rfile.readline().decode("latin-1").split(" ")[1]
+        length = 0
+        while (line := self.rfile.readline().strip()):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        self.rfile.read(length)
+        if ":streamGenerateContent" in target:
+            head, body = b"content-type: text/event-stream\r\n", GEMINI_ANSWER.stream
+        else:
+            body = orjson.dumps(GEMINI_ANSWER.body)
+            head = b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body)
+        self.wfile.write(b"HTTP/1.1 200 OK\r\n" + head + b"connection: close\r\n\r\n" + body)
+        self.wfile.flush()
+
+
+@pytest.fixture(scope="module")
+def usage_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+    upstream = _GeminiUpstream()
+    config = {"server": {"api_keys": [CLIENT_KEY]},
+              "providers": [{"name": "up-gemini", "kind": "gemini", "base_url": upstream.url, "api_keys": ["k"],
+                             "models": [{"name": GEMINI_MODEL}]}]}
+    try:
+        with RunningGateway(config, tmp_path_factory.mktemp("usage") / "s.db") as running:
+            yield running
+    finally:
+        upstream.stop()
+
+
+def _input_tokens_counted(gateway: RunningGateway) -> int:
+    metrics = httpx.get(gateway.url + "/metrics", headers=_HEADERS, timeout=10).text
+    line = next((line for line in metrics.splitlines()
+                 if line.startswith("crossroute_input_tokens_total") and f'"{GEMINI_MODEL}"' in line), None)
+    return 0 if line is None else int(line.rsplit(" ", 1)[1])
+
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "body"])
+def test_the_gateway_counts_the_same_input_passed_through_and_translated(stream: bool,
+                                                                         usage_gateway: RunningGateway) -> None:
+    action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    passthrough = (f"/v1beta/models/{GEMINI_MODEL}:{action}", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+    translated = ("/v1/chat/completions",
+                  {"model": GEMINI_MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": stream})
+    for path, body in (passthrough, translated):
+        before = _input_tokens_counted(usage_gateway)
+        reply = httpx.post(usage_gateway.url + path, json=body, headers=_HEADERS, timeout=20)
+        assert reply.status_code == 200, reply.text
+        assert _input_tokens_counted(usage_gateway) - before == GEMINI_ANSWER.expected.input_tokens, path
