@@ -296,7 +296,6 @@ def _input_tokens_counted(gateway: RunningGateway) -> int:
     return 0 if line is None else int(line.rsplit(" ", 1)[1])
 
 
-
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "body"])
 def test_the_gateway_counts_the_same_input_passed_through_and_translated(stream: bool,
                                                                          usage_gateway: RunningGateway) -> None:
