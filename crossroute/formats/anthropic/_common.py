@@ -57,25 +57,6 @@ def stop_to_wire(reason: ir.StopReason, has_tool_calls: bool) -> str:
 # ---------------------------------------------------------------- usage
 
 
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def usage_from_wire(usage: dict[str, Any]) -> ir.Usage:
-    """Anthropic counts cache reads and writes outside `input_tokens`; the IR counts them inside."""
-    cached = _count(usage.get("cache_read_input_tokens"))
-    written = _count(usage.get("cache_creation_input_tokens"))
-    details = usage.get("output_tokens_details")
-    thinking = _count(details.get("thinking_tokens")) if isinstance(details, dict) else 0
-    return ir.Usage(
-        input_tokens=_count(usage.get("input_tokens")) + cached + written,
-        output_tokens=_count(usage.get("output_tokens")),
-        cached_tokens=cached,
-        cache_write_tokens=written,
-        reasoning_tokens=thinking,
-    )
-
-
 def usage_to_wire(usage: ir.Usage | None) -> dict[str, Any]:
     if usage is None:
         return {"input_tokens": 0, "output_tokens": 0}

@@ -12,9 +12,9 @@ from crossroute.formats.anthropic._common import (
     message_id,
     stop_from_wire,
     stop_to_wire,
-    usage_from_wire,
     usage_to_wire,
 )
+from crossroute.formats.anthropic.usage import read_usage
 
 
 def _malformed(what: str) -> ir.GatewayError:
@@ -32,13 +32,12 @@ def parse_response(body: Any) -> ir.Response:
         raise _malformed("`content` is not an array")
     parts = [part for block in content if (part := block_to_part(block)) is not None]
     has_calls = any(isinstance(p, ir.ToolCall) for p in parts)
-    usage = body.get("usage")
     return ir.Response(
         id=body["id"] if isinstance(body.get("id"), str) and body["id"] else ir.new_id("msg_"),
         model=body["model"] if isinstance(body.get("model"), str) else "",
         parts=parts,
         stop_reason=stop_from_wire(body.get("stop_reason"), has_calls),
-        usage=usage_from_wire(usage) if isinstance(usage, dict) else None,
+        usage=read_usage(body.get("usage")),
     )
 
 

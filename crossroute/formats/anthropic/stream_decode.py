@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 
 from crossroute import ir
-from crossroute.formats.anthropic._common import OWN_FAMILY, dump_json, stop_from_wire, usage_from_wire
+from crossroute.formats.anthropic._common import OWN_FAMILY, dump_json, stop_from_wire
 from crossroute.formats.anthropic.errors import error_from_object, status_for_error_type
+from crossroute.formats.anthropic.usage import add_usage, read_usage
 from crossroute.sse import SSEFrame, SSEParser
 
 
@@ -28,7 +29,7 @@ class StreamDecoder:
         self._sse = SSEParser()
         self._blocks: dict[int, _Block] = {}
         self._calls = 0
-        self._usage: dict[str, Any] = {}
+        self._usage: dict[str, Any] | None = None  # the wire counts, frames merged
         self._stop_reason: Any = None
         self._saw_delta = False
         self._done = False
@@ -76,12 +77,12 @@ class StreamDecoder:
         message = _obj(data.get("message"))
         usage = message.get("usage")
         if isinstance(usage, dict):
-            self._usage.update(usage)
+            self._usage = add_usage(self._usage, usage)
         return [
             ir.StreamStart(
                 id=_str(message.get("id")) or ir.new_id("msg_"),
                 model=_str(message.get("model")),
-                usage=usage_from_wire(self._usage) if self._usage else None,
+                usage=read_usage(self._usage),
             )
         ]
 
@@ -160,8 +161,8 @@ class StreamDecoder:
         if isinstance(delta, dict) and delta.get("stop_reason") is not None:
             self._stop_reason = delta["stop_reason"]
         usage = data.get("usage")
-        if isinstance(usage, dict):  # cumulative totals: overwrite what message_start said
-            self._usage.update({k: v for k, v in usage.items() if v is not None})
+        if isinstance(usage, dict):
+            self._usage = add_usage(self._usage, usage)
         return []
 
     def _message_stop(self, data: dict[str, Any]) -> list[ir.Event]:
@@ -175,7 +176,7 @@ class StreamDecoder:
 
     def _finish(self) -> ir.Finish:
         stop = stop_from_wire(self._stop_reason, has_tool_calls=self._calls > 0)
-        return ir.Finish(stop, usage_from_wire(self._usage) if self._usage else None)
+        return ir.Finish(stop, read_usage(self._usage))
 
 
 def _obj(value: Any) -> dict[str, Any]:

@@ -108,25 +108,6 @@ def blocked_prompt(body: dict[str, Any]) -> bool:
 # ---------------------------------------------------------------- usage
 
 
-def _count(meta: dict[str, Any], name: str) -> int:
-    value = field(meta, name)
-    if isinstance(value, str) and value.isdigit():  # proto-JSON may write int32 as strings
-        return int(value)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def usage_from(meta: Any) -> ir.Usage | None:
-    if not isinstance(meta, dict):
-        return None
-    thoughts = _count(meta, "thoughtsTokenCount")
-    return ir.Usage(
-        input_tokens=_count(meta, "promptTokenCount") + _count(meta, "toolUsePromptTokenCount"),
-        output_tokens=_count(meta, "candidatesTokenCount") + thoughts,
-        cached_tokens=_count(meta, "cachedContentTokenCount"),
-        reasoning_tokens=thoughts,
-    )
-
-
 def usage_metadata(usage: ir.Usage) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "promptTokenCount": usage.input_tokens,

@@ -14,10 +14,10 @@ from crossroute.formats.gemini._wire import (
     finish_reason_for,
     stop_reason_from,
     text_of,
-    usage_from,
     usage_metadata,
 )
 from crossroute.formats.gemini.errors import error_from_body
+from crossroute.formats.gemini.usage import read_usage
 
 # ---------------------------------------------------------------- upstream -> IR
 
@@ -41,7 +41,7 @@ def parse_response(body: Any) -> ir.Response:
         model=model_version(body),
         parts=parts,
         stop_reason=stop,
-        usage=usage_from(field(body, "usageMetadata")),
+        usage=read_usage(field(body, "usageMetadata")),
     )
 
 

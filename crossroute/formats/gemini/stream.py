@@ -18,7 +18,6 @@ from crossroute.formats.gemini._wire import (
     field,
     finish_reason_for,
     stop_reason_from,
-    usage_from,
     usage_metadata,
 )
 from crossroute.formats.gemini.errors import error_from_body, render_error
@@ -31,6 +30,7 @@ from crossroute.formats.gemini.response import (
     model_version,
     response_id,
 )
+from crossroute.formats.gemini.usage import add_usage, read_usage
 from crossroute.sse import SSEParser
 
 _RAW_KEEP = 1 << 20  # bytes kept to read a body that turns out not to be SSE
@@ -48,7 +48,7 @@ class StreamDecoder:
         self._started = False
         self._done = False
         self._finish: str | None = None
-        self._usage_metadata: Any = None  # the last chunk's; read once, at the end
+        self._usage_metadata: dict[str, Any] | None = None  # the chunks' counts added up; read at the end
         self._calls = 0
         self._in_text = False  # the last event was answer text
 
@@ -110,7 +110,7 @@ class StreamDecoder:
             events.append(_stream_start(chunk))
         metadata = field(chunk, "usageMetadata")
         if isinstance(metadata, dict):
-            self._usage_metadata = metadata
+            self._usage_metadata = add_usage(self._usage_metadata, metadata)
         candidate = first_candidate(chunk)
         parts = decode_parts(candidate_parts(candidate))
         for position, part in enumerate(parts):
@@ -164,7 +164,7 @@ class StreamDecoder:
             stop: ir.StopReason = "content_filter"
         else:
             stop = stop_reason_from(self._finish, has_calls=self._calls > 0)
-        return events + [ir.Finish(stop, usage_from(self._usage_metadata))]
+        return events + [ir.Finish(stop, read_usage(self._usage_metadata))]
 
     def _fail(self, error: ir.GatewayError) -> list[ir.Event]:
         self._done = True

@@ -71,31 +71,6 @@ def answer_texts_of(message: dict[str, Any]) -> list[str]:
 # ---------------------------------------------------------------- usage
 
 
-def _count(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def _details(usage: dict[str, Any], key: str) -> dict[str, Any]:
-    details = usage.get(key)
-    return details if isinstance(details, dict) else {}
-
-
-def usage_from_wire(raw: object) -> Usage | None:
-    if not isinstance(raw, dict):
-        return None
-    prompt = _details(raw, "prompt_tokens_details")
-    completion = _details(raw, "completion_tokens_details")
-    # DeepSeek reports cache hits at the top level instead of in the details.
-    cached = _count(prompt.get("cached_tokens")) or _count(raw.get("prompt_cache_hit_tokens"))
-    return Usage(
-        input_tokens=_count(raw.get("prompt_tokens")),
-        output_tokens=_count(raw.get("completion_tokens")),
-        cached_tokens=cached,
-        cache_write_tokens=_count(prompt.get("cache_write_tokens")),
-        reasoning_tokens=_count(completion.get("reasoning_tokens")),
-    )
-
-
 def usage_to_wire(usage: Usage) -> dict[str, Any]:
     prompt_details: dict[str, int] = {"cached_tokens": usage.cached_tokens}
     if usage.cache_write_tokens:

@@ -14,10 +14,10 @@ from crossroute.formats.openai_chat.common import (
     stop_reason_for,
     thought_signature_of,
     tool_calls_to_wire,
-    usage_from_wire,
     usage_to_wire,
 )
 from crossroute.formats.openai_chat.errors import error_from_object
+from crossroute.formats.openai_chat.usage import read_usage
 from crossroute.ir import (
     GatewayError,
     Part,
@@ -55,7 +55,7 @@ def parse_response(body: object) -> Response:
         model=_str(body.get("model")),
         parts=parts,
         stop_reason=stop_reason_for(choice.get("finish_reason") if choice else None, has_calls),
-        usage=usage_from_wire(body.get("usage")),
+        usage=read_usage(body.get("usage")),
     )
     created = body.get("created")
     if isinstance(created, int) and not isinstance(created, bool):

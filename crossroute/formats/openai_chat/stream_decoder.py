@@ -14,9 +14,9 @@ from crossroute.formats.openai_chat.common import (
     reasoning_text_of,
     stop_reason_for,
     thought_signature_of,
-    usage_from_wire,
 )
 from crossroute.formats.openai_chat.errors import error_from_object
+from crossroute.formats.openai_chat.usage import read_usage
 from crossroute.ir import (
     Event,
     Finish,
@@ -114,7 +114,7 @@ class StreamDecoder:
                 events.append(TextDelta(text))
             return
         self._start(chunk, events)
-        usage = usage_from_wire(chunk.get("usage"))
+        usage = read_usage(chunk.get("usage"))
         if usage is not None:
             self._usage = usage
         choices = chunk.get("choices")

@@ -65,18 +65,6 @@ def summary_text(item: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- usage
 
 
-def parse_usage(value: Any) -> ir.Usage | None:
-    if not isinstance(value, dict):
-        return None
-    return ir.Usage(
-        input_tokens=get_int(value, "input_tokens"),
-        output_tokens=get_int(value, "output_tokens"),
-        cached_tokens=get_int(get_dict(value, "input_tokens_details"), "cached_tokens"),
-        cache_write_tokens=get_int(get_dict(value, "input_tokens_details"), "cache_write_tokens"),
-        reasoning_tokens=get_int(get_dict(value, "output_tokens_details"), "reasoning_tokens"),
-    )
-
-
 def render_usage(usage: ir.Usage | None) -> dict[str, Any] | None:
     if usage is None:
         return None

@@ -20,12 +20,12 @@ from crossroute.formats.openai_responses.common import (
     get_int,
     get_list,
     get_str,
-    parse_usage,
     response_error,
     stop_reason_of,
     summary_text,
 )
 from crossroute.formats.openai_responses.items import message_texts, upstream_call_id
+from crossroute.formats.openai_responses.usage import read_usage
 from crossroute.sse import SSEParser
 
 TERMINAL = ("response.completed", "response.incomplete", "response.failed", "error")
@@ -209,7 +209,7 @@ class StreamDecoder:
         reason = get_str(get_dict(response, "incomplete_details"), "reason")
         status = "incomplete" if kind == "response.incomplete" else get_str(response, "status")
         stop = stop_reason_of(status, reason, self._calls > 0)
-        out.append(ir.Finish(stop, parse_usage(response.get("usage"))))
+        out.append(ir.Finish(stop, read_usage(response.get("usage"))))
 
     def _replay_output(self, items: list[Any], out: list[ir.Event]) -> None:
         """A backend that streamed no items: take the terminal response's output."""

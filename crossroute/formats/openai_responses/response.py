@@ -9,7 +9,6 @@ from crossroute.formats.openai_responses.common import (
     get_dict,
     get_list,
     get_str,
-    parse_usage,
     render_usage,
     response_error,
     response_id,
@@ -25,6 +24,7 @@ from crossroute.formats.openai_responses.tools import (
     render_tool,
     render_tool_choice,
 )
+from crossroute.formats.openai_responses.usage import read_usage
 
 # ---------------------------------------------------------------- upstream -> IR
 
@@ -44,7 +44,7 @@ def parse_response(body: Any) -> ir.Response:
         model=get_str(body, "model") or "",
         parts=parts,
         stop_reason=stop_reason_of(status, reason, has_calls),
-        usage=parse_usage(body.get("usage")),
+        usage=read_usage(body.get("usage")),
         created=int(created) if isinstance(created, int | float) and not isinstance(created, bool) else 0,
     )
 
