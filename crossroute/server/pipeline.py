@@ -309,7 +309,7 @@ class Pipeline:
                            abort=lambda: _shutdown_ending(call.fmt.StreamEncoder(ir.Request(model=call.model))))
 
     async def _relay(self, call: Call, candidate: Candidate, response: UpstreamResponse) -> AsyncIterator[bytes]:
-        sniffer = UsageSniffer()
+        sniffer = UsageSniffer(call.fmt.usage)  # passthrough: the client's format is the upstream's
         complete = False
         try:
             async for chunk in response.chunks():
@@ -331,7 +331,7 @@ class Pipeline:
 
     def _count_usage_of_body(self, call: Call, candidate: Candidate, raw: bytes) -> None:
         try:
-            usage = usage_in(orjson.loads(raw))
+            usage = usage_in(orjson.loads(raw), dialect=call.fmt.usage)
         except orjson.JSONDecodeError:
             usage = None
         self._finished(call, candidate, usage)
