@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 import socketserver
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +19,7 @@ from crossroute import logs
 from crossroute.providers.redaction import Redactor, header_secrets
 from tests.conftest import CLIENT_KEY, MODELS
 from tests.gateway_runner import RunningGateway, free_port
+from tests.raw_upstream import ThreadedUpstream
 
 KINDS = tuple(MODELS)
 PROVIDER_KEY = "sk-live-SECRET/0123456789+abcdef"
@@ -77,24 +77,13 @@ def _stream_events(kind: str, message: str) -> tuple[bytes, bytes]:
     return b"data: " + orjson.dumps(chunk) + b"\n\n", b"data: " + orjson.dumps(error) + b"\n\n"
 
 
-class EchoingUpstream(socketserver.ThreadingTCPServer):
+class EchoingUpstream(ThreadedUpstream):
     """Answers every request per `mode`, echoing the key and configured header it received."""
 
-    daemon_threads = True
-    allow_reuse_address = True
-
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _EchoHandler)
         self.mode = "error-401"
         self.calls = 0
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(timeout=5)
+        super().__init__(_EchoHandler)
 
 
 class _EchoHandler(socketserver.StreamRequestHandler):

@@ -5,7 +5,6 @@ same tokens, cached, cache-write and reasoning ones included; and so does the ga
 from __future__ import annotations
 
 import socketserver
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -20,6 +19,7 @@ from crossroute.formats import anthropic, gemini, openai_chat, openai_responses
 from crossroute.usage_sniffer import UsageSniffer, usage_in
 from tests.conftest import CLIENT_KEY
 from tests.gateway_runner import RunningGateway
+from tests.raw_upstream import ThreadedUpstream
 
 
 @dataclass(frozen=True)
@@ -239,22 +239,11 @@ GEMINI_MODEL = "gemini-usage"
 _HEADERS = {"authorization": f"Bearer {CLIENT_KEY}"}
 
 
-class _GeminiUpstream(socketserver.ThreadingTCPServer):
+class _GeminiUpstream(ThreadedUpstream):
     """Answers every Gemini call with GEMINI_ANSWER, streamed or whole."""
 
-    daemon_threads = True
-    allow_reuse_address = True
-
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _GeminiHandler)
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(timeout=5)
+        super().__init__(_GeminiHandler)
 
 
 class _GeminiHandler(socketserver.StreamRequestHandler):
