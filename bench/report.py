@@ -47,7 +47,7 @@ def _num(x: float) -> str:
         return "-"
     if x >= 1000:
         return f"{x:,.0f}"
-    return f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}"
+    return f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}" if x >= 0.1 else f"{x:.3f}"
 
 
 def _ratio(x: float) -> str:
