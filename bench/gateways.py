@@ -3,7 +3,8 @@ same fake upstreams. A gateway says which (client format, upstream) pairs it can
 name a client must send for an upstream, and how to start it; peers come from bench/peers/install.sh.
 
 Upstreams are named by body: chat-json, chat-sse, anthropic-json, anthropic-sse, responses-sse,
-gemini-sse (nginx) and slow (the slow-drip Chat SSE server).
+gemini-sse (nginx), chat-8acct (nginx's Chat JSON behind 8 keys, one of them cooling) and slow (the
+slow-drip Chat SSE server).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import procs
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-bench"          # the client key every gateway is configured with (9router mints its own)
 UPSTREAM_KEY = "sk-upstream"
-KIND = {"chat-json": "chat", "chat-sse": "chat", "slow": "chat", "anthropic-json": "anthropic",
+ACCOUNT_KEYS = [f"sk-upstream-{n}" for n in range(1, 9)]  # chat-8acct's 8 accounts; the fake cools the last
+KIND = {"chat-json": "chat", "chat-sse": "chat", "chat-8acct": "chat", "slow": "chat", "anthropic-json": "anthropic",
         "anthropic-sse": "anthropic", "responses-sse": "responses", "gemini-sse": "gemini"}
 
 
@@ -74,10 +76,16 @@ class Crossroute(Gateway):
         for up, port in ports.items():
             kind = KIND[up]
             base = f"http://127.0.0.1:{port}" + ("/v1" if kind in ("chat", "responses") else "")
-            providers.append({"name": f"up-{up}", "kind": kinds[kind], "base_url": base, "api_keys": [UPSTREAM_KEY],
-                              "models": [self.model(up)]})
+            provider = {"name": f"up-{up}", "kind": kinds[kind], "base_url": base, "api_keys": [UPSTREAM_KEY],
+                        "models": [self.model(up)]}
+            if up == "chat-8acct":
+                provider.update(api_keys=ACCOUNT_KEYS, strategy="round-robin")
+            providers.append(provider)
+        state = run / f"crossroute-{self.workers}-state"  # its own: account state (cooldowns) is kept beside it
+        state.mkdir(exist_ok=True)
         config = {"server": {"host": "127.0.0.1", "port": self.port, "api_keys": [KEY]},
-                  "state": {"path": str(run / f"crossroute-{self.workers}.sqlite3")}, "providers": providers}
+                  "state": {"path": str(state / "state.sqlite3"), "auth_dir": str(state / "auth")},
+                  "providers": providers}
         path = run / f"crossroute-{self.workers}.yaml"
         path.write_text(json.dumps(config, indent=1))  # JSON is YAML
         exe = ROOT / ".venv" / "bin" / "crossroute"
@@ -97,6 +105,30 @@ class Direct(Gateway):
 
     def __init__(self) -> None:
         super().__init__(name="direct (nginx)", port=0, pairs={(c, c) for c in ("chat", "anthropic", "responses")})
+
+
+class NginxProxy(Gateway):
+    """A bare nginx proxy_pass hop (its own nginx, one worker, keepalive upstream) to the fake's Chat JSON
+    port: the floor for any proxy on this machine."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(name="nginx proxy_pass", port=port, pairs={("chat", "chat")})
+
+    def can(self, client: str, upstream: str) -> bool:
+        return client == "chat" and upstream == "chat-json"
+
+    def start(self, run: Path, ports: dict[str, int]) -> None:
+        prefix = run / "nginx-proxy"
+        prefix.mkdir(exist_ok=True)
+        conf = ((Path(__file__).resolve().parent / "nginx" / "proxy.conf.tmpl").read_text()
+                .replace("@USER@", "user root;" if os.geteuid() == 0 else "").replace("@PREFIX@", str(prefix))
+                .replace("@PORT@", str(self.port)).replace("@UPSTREAM@", str(ports["chat-json"])))
+        (prefix / "nginx.conf").write_text(conf)
+        out = subprocess.run(["nginx", "-v"], capture_output=True, text=True)
+        self.version = (out.stdout + out.stderr).strip().replace("nginx version: nginx/", "nginx ") + " (proxy_pass)"
+        self.proc = procs.start(["nginx", "-c", str(prefix / "nginx.conf"), "-p", str(prefix), "-g", "daemon off;"],
+                                run / "nginx-proxy.log")
+        procs.wait_port(self.port, 10, self.proc)
 
 
 class LiteLLM(Gateway):

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 CR = "crossroute"
+PROXY = "nginx proxy_pass"
+NOT_PEERS = {"direct (nginx)", PROXY, CR, "crossroute --workers 2"}
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
-ORDER = ["direct (nginx)", "crossroute", "crossroute --workers 2", "LiteLLM", "claude-code-router", "9router"]
-COLORS = {"direct (nginx)": "#9e9e9e", "crossroute": "#1565c0", "crossroute --workers 2": "#64b5f6",
+ORDER = ["direct (nginx)", PROXY, "crossroute", "crossroute --workers 2", "LiteLLM", "claude-code-router", "9router"]
+COLORS = {"direct (nginx)": "#9e9e9e", PROXY: "#616161", "crossroute": "#1565c0", "crossroute --workers 2": "#64b5f6",
           "LiteLLM": "#e65100", "claude-code-router": "#6a1b9a", "9router": "#2e7d32"}
-SHORT = {"chat-json": "chat JSON", "chat-sse": "chat stream", "anthropic-json": "Anthropic->chat JSON",
+SHORT = {"chat-json": "chat JSON", "chat-json-8acct": "chat JSON, 8 accounts", "chat-sse": "chat stream", "anthropic-json": "Anthropic->chat JSON",
          "anthropic-sse": "Anthropic->chat stream", "responses-sse": "Responses->chat stream",
          "chat-to-anthropic-sse": "chat->Anthropic stream", "chat-to-gemini-sse": "chat->Gemini stream"}
 
@@ -45,7 +47,7 @@ def _num(x: float) -> str:
         return "-"
     if x >= 1000:
         return f"{x:,.0f}"
-    return f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}"
+    return f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}" if x >= 0.1 else f"{x:.3f}"
 
 
 def _ratio(x: float) -> str:
@@ -82,10 +84,45 @@ def ratios(s: dict[tuple[str, str, int], dict[str, Any]], wl: str, peer: str, co
     return a["rps"] / b["rps"], cpu
 
 
+def floor_line(s: dict[tuple[str, str, int], dict[str, Any]], conc: int = 32) -> str:
+    """crossroute's passthrough CPU per request as a multiple of a bare nginx proxy_pass hop's (chat JSON)."""
+    proxy = s.get(("chat-json", PROXY, conc))
+    if not proxy or not proxy["cpu"] or math.isnan(proxy["cpu"]):
+        return ""
+    parts = [f"{label} {x['cpu']:.3f} ms = {_ratio(x['cpu'] / proxy['cpu'])}"
+             for label, key in (("chat JSON", ("chat-json", CR, conc)),
+                                ("chat JSON over 8 accounts", ("chat-json-8acct", CR, conc)))
+             if (x := s.get(key)) and not math.isnan(x["cpu"])]
+    if not parts:
+        return ""
+    return (f"crossroute's passthrough CPU per request (one worker, c={conc}) as a multiple of a bare nginx "
+            f"`proxy_pass` hop's ({proxy['cpu']:.3f} ms, the floor for any proxy on this machine): " + ", ".join(parts))
+
+
+def spread_lines(counts: dict[str, dict[str, dict[str, int]]], accounts: int) -> list[str]:
+    """Per gateway: how the upstream requests fell on the accounts (the last one is cooling), from the
+    fake's access log; the ready ones are even when each is within 10% of their mean."""
+    lines = []
+    for gw, per in counts.items():
+        cooling = sum(per.get(str(accounts), {}).values())
+        ready = [sum(per.get(str(n), {}).values()) for n in range(1, accounts)]
+        mean = statistics.mean(ready) if ready else 0
+        dev = [100 * (r - mean) / mean for r in ready] if mean else [0.0]
+        even = bool(mean) and max(abs(d) for d in dev) <= 10
+        statuses = ", ".join(f"{st} x{n}" for st, n in sorted(per.get(str(accounts), {}).items()))
+        unknown = sum(per.get("-", {}).values())
+        lines.append(f"spread, {gw}: cooling account {accounts}/{accounts}: {cooling} upstream request(s)"
+                     f"{f' ({statuses})' if statuses else ''}; the other {accounts - 1}: {min(ready):,}-"
+                     f"{max(ready):,} each ({min(dev):+.1f}%..{max(dev):+.1f}% of their mean): "
+                     f"{'even (within 10%)' if even else 'NOT even'}"
+                     f"{f'; {unknown} request(s) with an unknown key' if unknown else ''}")
+    return lines
+
+
 def markdown(data: dict[str, Any], png_name: str) -> str:
     s = summarize(data)
     m, st = data["machine"], data["settings"]
-    peers = [g for g in _gw_order({k[1] for k in s}) if g not in ("direct (nginx)", CR, "crossroute --workers 2")]
+    peers = [g for g in _gw_order({k[1] for k in s}) if g not in NOT_PEERS]
     out = [
         "# Benchmarks",
         "",
@@ -133,7 +170,8 @@ def markdown(data: dict[str, Any], png_name: str) -> str:
             cells.append("-" if math.isnan(r) else f"{_ratio(r)}, {_ratio(c)}")
         if any(c != "-" for c in cells):
             out.append(f"| {SHORT.get(w['id'], w['id'])} | " + " | ".join(cells) + " |")
-    out += ["", f"![requests per second per workload and gateway]({png_name})", ""]
+    floor = floor_line(s)
+    out += ["", *([floor, ""] if floor else []), f"![requests per second per workload and gateway]({png_name})", ""]
 
     for w in data["workloads"]:
         out += [f"## {w['group']}. {w['title']}", ""]
@@ -173,6 +211,10 @@ def markdown(data: dict[str, Any], png_name: str) -> str:
                if (w["id"], "crossroute --workers 2", c) in s and (w["id"], CR, c) in s and s[(w["id"], CR, c)]["rps"]]
         if two:
             lines.append("- crossroute --workers 2 / --workers 1 req/s: " + "; ".join(two))
+        if w["id"] == "chat-json" and floor:
+            lines.append(f"- {floor}")
+        if w.get("accounts") and data.get("spread"):
+            lines += [f"- {x}" for x in spread_lines(data["spread"], data["accounts"])]
         out += lines + [""] if lines else []
 
     if data["streams"]:
@@ -285,6 +327,8 @@ def headline(data: dict[str, Any]) -> str:
             lines.append(f"- vs {p}: " + ", ".join(parts))
         elif p in data["skipped"]:
             lines.append(f"- vs {p}: not measured ({data['skipped'][p][:120]})")
+    if floor := floor_line(s):
+        lines.append(f"- {floor}")
     for x in data["streams"]:
         if x["gateway"] == CR and x["client"] == "chat":
             lines.append(f"- {x['streams']:,} open slow streams: crossroute {x['peak_rss_mb']:.0f} MB RSS at peak "

@@ -21,6 +21,7 @@ the answers and matplotlib for the chart.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -34,6 +35,7 @@ import time
 import traceback
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,8 +76,10 @@ SOAK_CONC, SOAK_RUN = 32, 10.0  # the soak's wrk runs: concurrency, seconds each
 
 NGINX_PORTS = {"chat-json": 18401, "chat-sse": 18402, "anthropic-json": 18403, "anthropic-sse": 18404,
                "responses-sse": 18405, "gemini-sse": 18406}
+ACCOUNTS_PORT = 18407  # chat-json-8acct: the Chat JSON body behind 8 keys, the last one cooling (nginx/accounts.tmpl)
 SLOW_PORT = 18410
-GATEWAY_PORTS = {"crossroute": 18317, "crossroute2": 18318, "litellm": 18320, "ccr": 18321, "9router": 18322}
+GATEWAY_PORTS = {"crossroute": 18317, "crossroute2": 18318, "litellm": 18320, "ccr": 18321, "9router": 18322,
+                 "proxy": 18409}
 
 
 @dataclass
@@ -86,6 +90,7 @@ class Workload:
     stream: bool
     upstream: str        # an nginx body name
     group: str
+    accounts: bool = False   # through chat-8acct's 8 accounts: crossroute only, its spread is counted
 
     @property
     def direct_body(self) -> str:
@@ -94,6 +99,8 @@ class Workload:
 
 WORKLOADS = [
     Workload("chat-json", "Chat client -> Chat upstream, non-stream (passthrough)", "chat", False, "chat-json", "1"),
+    Workload("chat-json-8acct", "Chat client -> Chat upstream, non-stream (passthrough), 8 accounts round-robin, "
+             "one cooling", "chat", False, "chat-8acct", "1", accounts=True),
     Workload("chat-sse", "Chat client -> Chat upstream, stream (passthrough)", "chat", True, "chat-sse", "1"),
     Workload("anthropic-json", "Anthropic client -> Chat upstream, non-stream (Claude Code)", "anthropic", False,
              "chat-json", "2"),
@@ -134,6 +141,10 @@ def start_nginx(run: Path, body_dir: Path) -> subprocess.Popen[bytes]:
     servers = "".join(
         server.replace("@NAME@", name).replace("@PORT@", str(port)).replace("@BODIES@", str(body_dir))
         .replace("@TYPE@", bodies.UPSTREAM[name][0]) for name, port in NGINX_PORTS.items())
+    accounts = "".join(f'        "Bearer {key}" {n};\n' for n, key in enumerate(gateways.ACCOUNT_KEYS, 1))
+    servers += ((HERE / "nginx" / "accounts.tmpl").read_text().replace("@ACCOUNTS@", accounts.rstrip("\n"))
+                .replace("@COOLING@", str(len(gateways.ACCOUNT_KEYS))).replace("@PORT@", str(ACCOUNTS_PORT))
+                .replace("@BODIES@", str(body_dir)).replace("@PREFIX@", str(run / "nginx")))
     conf = (HERE / "nginx" / "nginx.conf.tmpl").read_text()
     conf = (conf.replace("@USER@", "user root;" if os.geteuid() == 0 else "")
             .replace("@PREFIX@", str(run / "nginx")).replace("@SERVERS@", servers))
@@ -141,9 +152,32 @@ def start_nginx(run: Path, body_dir: Path) -> subprocess.Popen[bytes]:
     (run / "nginx" / "nginx.conf").write_text(conf)
     proc = procs.start(["nginx", "-c", str(run / "nginx" / "nginx.conf"), "-p", str(run / "nginx"), "-g", "daemon off;"],
                        run / "nginx.log")
-    for port in NGINX_PORTS.values():
+    for port in [*NGINX_PORTS.values(), ACCOUNTS_PORT]:
         procs.wait_port(port, 10, proc)
     return proc
+
+
+class Spread:
+    """Upstream requests per account and status, per gateway, from the fake's access log of chat-8acct
+    (which names the account by number): {gateway: {account: {status: n}}}."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.path = log_path
+        self.counts: dict[str, dict[str, dict[str, int]]] = {}
+
+    @contextlib.contextmanager
+    def of(self, gateway: str) -> Iterator[None]:
+        start = self.path.stat().st_size if self.path.exists() else 0
+        yield
+        time.sleep(0.3)  # nginx logs a request after its last byte is written
+        with open(self.path, "rb") as f:
+            f.seek(start)
+            lines = f.read().decode().splitlines()
+        mine = self.counts.setdefault(gateway, {})
+        for line in lines:
+            account, status = line.split()
+            per = mine.setdefault(account, {})
+            per[status] = per.get(status, 0) + 1
 
 
 def request_file(run: Path, wl: Workload, gw: gateways.Gateway, upstream: str | None = None) -> Path:
@@ -241,7 +275,7 @@ def soak_mix(run: Path, gw: gateways.Gateway) -> tuple[list[tuple[Workload, Path
     mix: list[tuple[Workload, Path]] = []
     left_out: dict[str, str] = {}
     for wl in WORKLOADS:
-        if not gw.can(wl.client, wl.upstream):
+        if wl.accounts or not gw.can(wl.client, wl.upstream):
             continue
         body = request_file(run, wl, gw)
         try:
@@ -329,12 +363,13 @@ def main() -> int:
         slow = procs.start([sys.executable, str(HERE / "slowdrip.py"), str(SLOW_PORT), str(DRIP)], run / "slowdrip.log")
         started.append(slow)
         procs.wait_port(SLOW_PORT, 10, slow)
-        ports = {**NGINX_PORTS, "slow": SLOW_PORT}
+        ports = {**NGINX_PORTS, "chat-8acct": ACCOUNTS_PORT, "slow": SLOW_PORT}
 
         direct = gateways.Direct()
         direct.proc = nginx
         direct.version = info["nginx"]
-        candidates: list[gateways.Gateway] = [gateways.Crossroute(GATEWAY_PORTS["crossroute"]),
+        candidates: list[gateways.Gateway] = [gateways.NginxProxy(GATEWAY_PORTS["proxy"]),
+                                              gateways.Crossroute(GATEWAY_PORTS["crossroute"]),
                                               gateways.Crossroute(GATEWAY_PORTS["crossroute2"], workers=2)]
         peer_map = dict(zip(("litellm", "ccr", "9router"), gateways.peers(CACHE, GATEWAY_PORTS), strict=True))
         candidates += [peer_map[p] for p in PEERS]
@@ -359,17 +394,24 @@ def main() -> int:
         invalid: dict[str, dict[str, str]] = {}
         notes: dict[str, dict[str, str]] = {}
         versions = {direct.name: direct.version, **{g.name: g.version for g in gws}}
+        spread = Spread(run / "nginx" / "accounts.log")
         for wl in WORKLOADS:
             if ONLY and wl.id not in ONLY:
                 continue
             cast = [g for g in [direct, *gws]
-                    if g.can(wl.client, wl.direct_body if isinstance(g, gateways.Direct) else wl.upstream)]
+                    if g.can(wl.client, wl.direct_body if isinstance(g, gateways.Direct) else wl.upstream)
+                    and (not wl.accounts or isinstance(g, gateways.Direct | gateways.Crossroute))]
+
+            def counted(gw: gateways.Gateway, wl: Workload = wl) -> contextlib.AbstractContextManager[None]:
+                return spread.of(gw.name) if wl.accounts and not isinstance(gw, gateways.Direct) \
+                    else contextlib.nullcontext()
             log(f"== {wl.id}: {wl.title}: {', '.join(g.name for g in cast)}")
             ready: list[tuple[gateways.Gateway, Path]] = []
             for gw in cast:
                 body = request_file(run, wl, gw)
                 try:
-                    note = validate(wl, gw, body)
+                    with counted(gw):
+                        note = validate(wl, gw, body)
                     if note:
                         notes.setdefault(wl.id, {})[gw.name] = note
                         log(f"  {gw.name}: answer accepted with a deviation: {note}")
@@ -377,7 +419,8 @@ def main() -> int:
                     invalid.setdefault(wl.id, {})[gw.name] = f"{type(exc).__name__}: {exc}"[:300]
                     log(f"  {gw.name}: INVALID answer, not measured: {exc}")
                     continue
-                wrk(wl, gw, body, 32, WARMUP)
+                with counted(gw):
+                    wrk(wl, gw, body, 32, WARMUP)
                 ready.append((gw, body))
             rps32: dict[str, float] = {}
             for conc in CONCS:
@@ -386,7 +429,8 @@ def main() -> int:
                         dur = DURATION
                         if conc > 32 and gw.name in rps32:  # let a slow gateway finish a few waves of 256
                             dur = min(MAX_STRETCH, max(DURATION, 3 * conc / max(rps32[gw.name], 1)))
-                        r = measure(wl, gw, gw.pid, body, conc, rnd, dur)
+                        with counted(gw):
+                            r = measure(wl, gw, gw.pid, body, conc, rnd, dur)
                         runs.append(r)
                         log(f"  c={conc:<3} r{rnd} {gw.name:<24} {r.rps:9.1f} req/s  p50 {r.p50_ms:7.2f} ms  "
                             f"p99 {r.p99_ms:8.2f} ms  cpu {r.cpu_ms_per_req:6.2f} ms/req  rss {r.peak_rss_mb:6.0f} MB  "
@@ -395,6 +439,9 @@ def main() -> int:
                         for gw, _ in ready:
                             rps32[gw.name] = statistics.median(x.rps for x in runs if x.workload == wl.id
                                                                and x.gateway == gw.name and x.conc == 32)
+            if wl.accounts:
+                for line in report.spread_lines(spread.counts, len(gateways.ACCOUNT_KEYS)):
+                    log(f"  {line}")
 
         soaked: dict[str, Any] | None = None
         crossroute = next((g for g in gws if g.name == report.CR), None)
@@ -436,7 +483,8 @@ def main() -> int:
                                          "soak_s": SOAK},
             "elapsed_s": elapsed, "skipped": skipped, "invalid": invalid, "notes": notes,
             "workloads": [w.__dict__ for w in WORKLOADS if not ONLY or w.id in ONLY],
-            "runs": [r.__dict__ for r in runs], "streams": [s.__dict__ for s in streams], "soak": soaked}
+            "runs": [r.__dict__ for r in runs], "streams": [s.__dict__ for s in streams], "soak": soaked,
+            "spread": spread.counts, "accounts": len(gateways.ACCOUNT_KEYS)}
     (run / "results.json").write_text(json.dumps(data, indent=1))
     OUT.mkdir(parents=True, exist_ok=True)
     report.write(data, OUT / "benchmarks.md", OUT / "benchmarks.png",
