@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,9 @@ import orjson
 import pytest
 import yaml
 
+from crossroute.accounts.model import Account, ApiKey
+from crossroute.accounts import report
+from crossroute.state.accounts import NO_STATE
 from tests.fakes import FakeUpstream, Turn
 from tests.test_logging import ServedGateway, http
 
@@ -157,3 +162,42 @@ def test_without_a_state_file_every_count_is_zero_and_nothing_is_created(tmp_pat
     assert (row["state"], row["requests"], row["in_flight"], row["input_tokens"], row["last_error"]) == (
         "ready", 0, 0, 0, None)
     assert not state_dir.exists()
+
+
+def test_auth_dir_files_are_listed_an_expired_login_needs_login_and_a_file_account_can_be_disabled(
+        tmp_path: Path) -> None:
+    auth = tmp_path / "auth"
+    auth.mkdir(mode=0o700)
+    files = {"team": {"provider": "solo", "type": "api_key", "api_key": "sk-team-secret-key-0006", "label": "team"},
+             "gone": {"provider": "solo", "type": "oauth", "access_token": "at-expired-secret-0007",
+                      "expires_at": time.time() - 60},
+             "fresh": {"provider": "solo", "type": "oauth", "access_token": "at-expired-secret-0008",
+                       "refresh_token": "rt-refresh-secret-0009", "expires_at": time.time() - 60}}
+    for name, content in files.items():
+        (auth / f"{name}.json").write_text(json.dumps(content))
+        (auth / f"{name}.json").chmod(0o600)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "state": {"path": str(tmp_path / "state" / "state.sqlite3"), "auth_dir": str(auth)},
+        "providers": [{"name": "solo", "kind": "openai", "base_url": "http://127.0.0.1:9/v1",
+                       "api_keys": ["sk-solo-secret-key-0005"], "models": ["m"]}]}))
+    rows = accounts_json(config)
+    assert {account_id: row["state"] for account_id, row in rows.items()} == {
+        "solo#0": "ready", "fresh": "ready", "gone": "needs_login", "team": "ready"}
+    assert "needs login" in next(line for line in accounts_cli(config).stdout.splitlines() if line.startswith("gone "))
+    done = accounts_cli(config, "disable", "team")
+    assert (done.returncode, done.stdout) == (0, "team: disabled\n")
+    assert json.loads((auth / "team.json").read_text())["disabled"] is True
+    assert accounts_json(config)["team"]["state"] == "disabled"
+    every_output = accounts_cli(config).stdout + accounts_cli(config, "--json").stdout
+    assert not any(secret in every_output for secret in (
+        "sk-team-secret-key-0006", "at-expired-secret-0007", "rt-refresh-secret-0009"))
+
+
+def test_a_cooldown_ending_another_day_shows_its_date() -> None:
+    account = Account("a#0", "a", "a key", ApiKey("sk-some-long-secret-0010"))
+    now = datetime(2026, 12, 5, 22, 0, 0).timestamp()
+    for until, shown in ((now + 3600, "23:00:00"), (now + 86400, "2026-12-06 22:00:00")):
+        view = replace(NO_STATE, cooling_until=until, reason="quota_exhausted")
+        assert report.rows([account], {"a#0": view}, now)[0].describe_state(now) == f"cooling until {shown} (quota)"
+    assert report.rows([account], {"a#0": replace(NO_STATE, cooling_until=now - 1)}, now)[0].state == "ready"
