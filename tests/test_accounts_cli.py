@@ -18,8 +18,8 @@ import orjson
 import pytest
 import yaml
 
-from crossroute.accounts.model import Account, ApiKey
 from crossroute.accounts import report
+from crossroute.accounts.model import Account, ApiKey
 from crossroute.state.accounts import NO_STATE
 from tests.fakes import FakeUpstream, Turn
 from tests.test_logging import ServedGateway, http
