@@ -6,11 +6,17 @@ import argparse
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from crossroute import __version__, logs
 from crossroute.config import Config, ConfigError, load_config
 from crossroute.defaults import data_dir, default_config, describe
+
+if TYPE_CHECKING:
+    from crossroute.accounts.model import Account
+    from crossroute.accounts.report import AccountRow
 
 
 def _load(path: str | None) -> Config:
@@ -90,6 +96,49 @@ def cmd_launch(args: argparse.Namespace) -> int:
         return 127
 
 
+def cmd_accounts(args: argparse.Namespace) -> int:
+    from crossroute.accounts.store import AccountStore
+
+    config = _load(args.config)
+    store = AccountStore.open(config)
+    if args.action is None:
+        return _print_accounts(store.snapshot(), config, args.json)
+    if args.id is None:
+        print(f"crossroute: accounts {args.action} needs an account ID (see crossroute accounts)", file=sys.stderr)
+        return 2
+    if store.get(args.id) is None:
+        print(f"crossroute: no account {args.id} (see crossroute accounts)", file=sys.stderr)
+        return 2
+    store.set_disabled(args.id, args.action == "disable")
+    account = store.get(args.id)
+    assert account is not None
+    row = _account_rows([account], config)[0]
+    print(f"{account.id}: {row.describe_state(time.time())}")
+    return 0
+
+
+def _print_accounts(accounts: list[Account], config: Config, as_json: bool) -> int:
+    import orjson
+
+    from crossroute.accounts.report import render_table
+
+    table = _account_rows(accounts, config)
+    if as_json:
+        print(orjson.dumps([row.as_json() for row in table], option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(render_table(table))
+    return 0
+
+
+def _account_rows(accounts: list[Account], config: Config) -> list[AccountRow]:
+    """The accounts with the state the gateway's workers share (read-only: a gateway never started reads as zeros)."""
+    from crossroute.accounts.report import rows
+    from crossroute.state.accounts import read_views, state_file_for
+
+    views = read_views(state_file_for(_state_path(config)), [account.id for account in accounts])
+    return rows(accounts, views)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crossroute", description="Any AI coding agent, any model provider.")
     parser.add_argument("--version", action="version", version=f"crossroute {__version__}")
@@ -107,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the models the gateway routes to")
     models.add_argument("--config")
     models.set_defaults(func=cmd_models)
+    accounts = sub.add_parser("accounts", help="list the accounts and their state, or disable/enable one",
+                              description="Without an action: a table of the accounts (the config's keys and "
+                                          "the auth dir's files) with the running gateway's shared state.")
+    accounts.add_argument("action", nargs="?", choices=("disable", "enable"))
+    accounts.add_argument("id", nargs="?", help="the account id (see `crossroute accounts`)")
+    accounts.add_argument("--config")
+    accounts.add_argument("--json", action="store_true", help="a JSON list instead of the table")
+    accounts.set_defaults(func=cmd_accounts)
     launch = sub.add_parser("launch", help="start an agent CLI configured to use the gateway",
                             description="Start codex, claude, gemini, opencode or qwen pointed at the gateway "
                                         "(address and key from the config), in a temporary config dir.")

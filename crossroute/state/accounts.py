@@ -142,20 +142,7 @@ class SharedAccountState:
         return value
 
     def view(self, account_id: str) -> AccountView:
-        m, at = self._map, self._slot(account_id)
-        return AccountView(
-            cooling_until=_F64.unpack_from(m, at + _COOLING)[0],
-            reason=REASONS[_U8.unpack_from(m, at + _REASON)[0] % len(REASONS)],
-            strikes=_U32.unpack_from(m, at + _STRIKES)[0],
-            in_flight=_I32.unpack_from(m, at + _IN_FLIGHT)[0],
-            requests=_U64.unpack_from(m, at + _REQUESTS)[0],
-            input_tokens=_U64.unpack_from(m, at + _INPUT)[0],
-            output_tokens=_U64.unpack_from(m, at + _OUTPUT)[0],
-            errors=_U64.unpack_from(m, at + _ERRORS)[0],
-            last_status=_U16.unpack_from(m, at + _LAST_STATUS)[0],
-            last_kind=ERROR_KINDS[_U8.unpack_from(m, at + _LAST_KIND)[0] % len(ERROR_KINDS)],
-            last_error_at=_F64.unpack_from(m, at + _LAST_AT)[0],
-        )
+        return _view_at(self._map, self._slot(account_id))
 
     # ------------------------------------------------------------ writes (under the lock)
 
@@ -250,17 +237,14 @@ class SharedAccountState:
         return at
 
     def _find_or_claim(self, account_id: str) -> int:
-        digest = hashlib.blake2b(account_id.encode(), digest_size=16).digest()
-        start = int.from_bytes(digest[:8], "little") % CAPACITY
+        digest = _digest(account_id)
         with self._locked():
-            for probe in range(CAPACITY):
-                at = _HEADER_SIZE + (start + probe) % CAPACITY * _SLOT
-                held = self._map[at:at + 16]
-                if held == digest:
-                    return at
-                if held == _EMPTY:
-                    self._map[at:at + 16] = digest
-                    return at
+            at, found = _probe(self._map, digest)
+            if found:
+                return at
+            if at >= 0:
+                self._map[at:at + 16] = digest
+                return at
         raise TableFull(f"the account state table holds at most {CAPACITY} accounts and cursors")
 
     def _used_slots(self) -> Iterator[int]:
@@ -309,6 +293,70 @@ class SharedAccountState:
             for at in self._used_slots():
                 _I32.pack_into(self._map, at + _IN_FLIGHT, 0)
         fcntl.flock(self._live_fd, fcntl.LOCK_SH)
+
+
+NO_STATE = AccountView(0.0, None, 0, 0, 0, 0, 0, 0, 0, "", 0.0)
+
+
+def _view_at(m: mmap.mmap, at: int) -> AccountView:
+    return AccountView(
+        cooling_until=_F64.unpack_from(m, at + _COOLING)[0],
+        reason=REASONS[_U8.unpack_from(m, at + _REASON)[0] % len(REASONS)],
+        strikes=_U32.unpack_from(m, at + _STRIKES)[0],
+        in_flight=_I32.unpack_from(m, at + _IN_FLIGHT)[0],
+        requests=_U64.unpack_from(m, at + _REQUESTS)[0],
+        input_tokens=_U64.unpack_from(m, at + _INPUT)[0],
+        output_tokens=_U64.unpack_from(m, at + _OUTPUT)[0],
+        errors=_U64.unpack_from(m, at + _ERRORS)[0],
+        last_status=_U16.unpack_from(m, at + _LAST_STATUS)[0],
+        last_kind=ERROR_KINDS[_U8.unpack_from(m, at + _LAST_KIND)[0] % len(ERROR_KINDS)],
+        last_error_at=_F64.unpack_from(m, at + _LAST_AT)[0],
+    )
+
+
+def read_views(path: str | Path, account_ids: list[str]) -> dict[str, AccountView]:
+    """Each account's state as the table at `path` holds it, read-only: nothing
+    is created, claimed or locked (for `crossroute accounts`). An absent or
+    foreign file, or an account the gateway has not used yet, reads as NO_STATE."""
+    views = dict.fromkeys(account_ids, NO_STATE)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return views
+    try:
+        if os.fstat(fd).st_size != _SIZE or os.pread(fd, 8, 0) != _MAGIC:
+            return views
+        with mmap.mmap(fd, _SIZE, prot=mmap.PROT_READ) as m:
+            for account_id in account_ids:
+                at = _find_slot(m, account_id)
+                if at is not None:
+                    views[account_id] = _view_at(m, at)
+    finally:
+        os.close(fd)
+    return views
+
+
+def _find_slot(m: mmap.mmap, account_id: str) -> int | None:
+    """The slot `_find_or_claim` gave the account, without claiming one."""
+    at, found = _probe(m, _digest(account_id))
+    return at if found else None
+
+
+def _digest(account_id: str) -> bytes:
+    return hashlib.blake2b(account_id.encode(), digest_size=16).digest()
+
+
+def _probe(m: mmap.mmap, digest: bytes) -> tuple[int, bool]:
+    """(the slot holding `digest`, True), else (the first empty slot on its path or -1 if full, False)."""
+    start = int.from_bytes(digest[:8], "little") % CAPACITY
+    for probe in range(CAPACITY):
+        at = _HEADER_SIZE + (start + probe) % CAPACITY * _SLOT
+        held = m[at:at + 16]
+        if held == digest:
+            return at, True
+        if held == _EMPTY:
+            return at, False
+    return -1, False
 
 
 def state_file_for(responses_db: str | Path) -> Path:
