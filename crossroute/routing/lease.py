@@ -114,7 +114,7 @@ class Router:
 class Lease:
     """One upstream call on one account: acquire, outcome, release."""
 
-    __slots__ = ("_router", "candidate", "model", "stream", "_open")
+    __slots__ = ("_router", "candidate", "model", "stream", "_open", "_started", "_first_byte")
 
     def __init__(self, router: Router, candidate: Candidate, model: str, stream: bool) -> None:
         self._router = router
@@ -122,16 +122,19 @@ class Lease:
         self.model = model  # as the client named it
         self.stream = stream
         self._open = True
+        self._started = time.perf_counter()
+        self._first_byte = -1.0  # seconds from the start to the upstream's answer
 
     def succeeded(self) -> None:
         """The upstream answered 2xx: the account's strikes are forgiven."""
+        self._first_byte = time.perf_counter() - self._started
         self._router.state.recovered(self.candidate.account.id)
 
     def failed(self, error: ir.GatewayError) -> None:
         """No answer came (an error before the first byte); `error.retry_after`
         holds the upstream's reset time if it gave one. Releases the lease."""
         router, account_id = self._router, self.candidate.account.id
-        router.metrics.upstream_error(self.candidate.route.provider.name, error.status)
+        router.metrics.upstream_error(self.candidate.route.provider.name, error.status, self.model)
         reason = cooldown.reason_for(error)
         if reason is not None:
             strikes = router.state.strike(account_id, error.status, error.kind or "")
@@ -152,7 +155,10 @@ class Lease:
         if not self._open:
             return
         router = self._router
-        router.metrics.finished(self.candidate.route.provider.name, self.model, usage)
+        took = time.perf_counter() - self._started
+        # An answer read whole before the lease heard of success reached the client with its first byte at the end.
+        first_byte = self._first_byte if self._first_byte >= 0 else took
+        router.metrics.finished(self.candidate.route.provider.name, self.model, usage, first_byte, took)
         if usage is None:
             self._end(0, 0)
         else:

@@ -24,7 +24,7 @@ from crossroute.providers import KINDS
 from crossroute.routing import ModelRegistry, Router
 from crossroute.routing.accounts import by_provider
 from crossroute.server.http import HttpRequest, JsonReply, Reply
-from crossroute.server.metrics import Metrics
+from crossroute.server.metrics import Metrics, metrics_file_for
 from crossroute.server.pipeline import Call, Pipeline, error_reply
 from crossroute.state.accounts import SharedAccountState, state_file_for
 from crossroute.state.responses import KEYLESS, ResponseStore, owner_of
@@ -74,7 +74,8 @@ class Shared:
     @classmethod
     def open(cls, config: Config, state_path: str | Path) -> Shared:
         return cls(ResponseStore(state_path, config.state.response_ttl_seconds),
-                   SharedAccountState(state_file_for(state_path)), AccountStore.open(config))
+                   SharedAccountState(state_file_for(state_path)), AccountStore.open(config),
+                   Metrics(metrics_file_for(state_path)))
 
     def watch_accounts(self) -> None:
         """Follow the auth dir from now on (a running event loop is needed)."""
@@ -86,6 +87,7 @@ class Shared:
             self.watcher.cancel()
         self.store.close()
         self.account_state.close()
+        self.metrics.close()
 
 
 class Gateway:
@@ -234,7 +236,7 @@ class Gateway:
                 return await self._gemini_action(request)
         if method == "GET":
             if path == "/metrics":
-                return JsonReply(200, self.metrics.render().encode(), {"content-type": "text/plain; version=0.0.4"})
+                return JsonReply(200, self._metrics_text(), {"content-type": "text/plain; version=0.0.4"})
             if path in ("/v1/models", "/models", "/v1beta/models"):
                 return self._models(request)
             if path.startswith(("/v1/models/", "/v1beta/models/")):
@@ -307,6 +309,11 @@ class Gateway:
                 names.setdefault(listed.alias, listed.provider.name)
             names.setdefault(f"{listed.provider.name}/{listed.name}", listed.provider.name)
         return list(names.items())
+
+    def _metrics_text(self) -> bytes:
+        """The host's counters, and each account's state as every worker sees it."""
+        accounts = ((a.id, self.account_state.view(a.id)) for a in self.shared.accounts.snapshot())
+        return self.metrics.render(accounts).encode()
 
     def _models(self, request: HttpRequest) -> Reply:
         names = self._model_names()
