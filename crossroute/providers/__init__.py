@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crossroute.providers.anthropic import AnthropicProvider
-from crossroute.providers.base import Provider
+from crossroute.providers.base import Provider, UpstreamRequest
 from crossroute.providers.gemini import GeminiProvider
 from crossroute.providers.openai_compat import OpenAICompatProvider
 from crossroute.providers.openai_responses import OpenAIResponsesProvider
@@ -15,4 +15,4 @@ KINDS: dict[str, type[Provider]] = {
     "gemini": GeminiProvider,
 }
 
-__all__ = ["KINDS", "Provider"]
+__all__ = ["KINDS", "Provider", "UpstreamRequest"]

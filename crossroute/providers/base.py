@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from crossroute import ir
 from crossroute.config import ProviderConfig
+
+if TYPE_CHECKING:
+    from crossroute.accounts import Account
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    """The final upstream call, as `Provider.prepare` sees it: after the payload rules and the encoding."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
 
 
 class Provider:
@@ -17,6 +31,15 @@ class Provider:
     format: ClassVar[ir.Format]
     # client headers worth forwarding on a same-format hop
     forwarded_headers: ClassVar[tuple[str, ...]] = ()
+    # A private envelope around the standard format (wrap_body / unwrap_*): never a passthrough.
+    has_envelope: ClassVar[bool] = False
+    # Whether the class overrides `prepare`: set by __init_subclass__, so a provider
+    # that does not costs no coroutine per request.
+    prepares: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.prepares = cls.prepare is not Provider.prepare
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
@@ -27,6 +50,31 @@ class Provider:
 
     def url(self, model: str, stream: bool) -> str:
         raise NotImplementedError
+
+    def url_for(self, account: Account, model: str, stream: bool) -> str:
+        """The URL for this account (a per-account resource or project); by default the provider's."""
+        return self.url(model, stream)
+
+    async def prepare(self, request: UpstreamRequest, account: Account) -> UpstreamRequest:
+        """The last word on the final request (sign it, add per-account headers,
+        refresh the token first). Awaited only when a subclass overrides it."""
+        return request
+
+    async def refresh(self, account: Account) -> Account | None:
+        """After a 401: the account with a fresh credential, to retry once on; None: no refresh."""
+        return None
+
+    def wrap_body(self, body: dict[str, Any], model: str) -> dict[str, Any]:
+        """The envelope around the upstream body (only with `has_envelope`), before encoding."""
+        return body
+
+    def unwrap_response(self, obj: Any) -> Any:
+        """The standard answer inside a non-stream envelope (only with `has_envelope`)."""
+        return obj
+
+    def unwrap_event(self, obj: Any) -> Any:
+        """The standard event inside one SSE data object of a stream (only with `has_envelope`)."""
+        return obj
 
     def excludes(self, model: str) -> bool:
         """Whether `excluded_models` hides this model, asked for as `provider/model`."""
@@ -50,6 +98,9 @@ class Provider:
     def count_tokens_url(self, model: str) -> str | None:
         """The provider's own token-counting endpoint, if it has one."""
         return None
+
+    def count_tokens_url_for(self, account: Account, model: str) -> str | None:
+        return self.count_tokens_url(model)
 
     def count_tokens_body(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         return body

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -21,7 +21,7 @@ from crossroute import custom_tools, ir, tokens
 from crossroute.formats import FORMAT_MODULES
 from crossroute.logs import field_value, upstream_failed
 from crossroute.payload import PayloadRules, apply_payload_rules
-from crossroute.providers import Provider
+from crossroute.providers import Provider, UpstreamRequest
 from crossroute.providers.redaction import Redactor
 from crossroute.routing import (
     Candidate,
@@ -36,7 +36,7 @@ from crossroute.routing.cooldown import retry_after_seconds as retry_after_secon
 from crossroute.routing.strategies import sticky_key
 from crossroute.server.http import JsonReply, Reply, Served, StreamReply
 from crossroute.server.metrics import Metrics
-from crossroute.sse import EventTooLarge
+from crossroute.sse import EventTooLarge, SSEFrame, SSEParser
 from crossroute.state.responses import KEYLESS, ResponseStore, StoredResponse, StoreError
 from crossroute.upstream_http import UpstreamClient, UpstreamError, UpstreamLimit, UpstreamResponse, split_url
 from crossroute.usage_sniffer import UsageSniffer, usage_in
@@ -140,10 +140,9 @@ class Pipeline:
         call.served.model = call.model
         req = self._parse(call, count_only=True)
         for route in self._routes(call.model):
-            url = route.provider.count_tokens_url(route.model)
-            if url is None:
+            if route.provider.count_tokens_url(route.model) is None:
                 continue
-            counted = await self._count_upstream(route, url, req)
+            counted = await self._count_upstream(call.model, route, req)
             if counted is not None:
                 return counted
         return tokens.estimate_request(req)
@@ -173,7 +172,7 @@ class Pipeline:
         return req
 
     def _can_pass_through(self, call: Call, routes: list[Route]) -> bool:
-        if any(route.provider.format != call.client_format for route in routes):
+        if any(route.provider.format != call.client_format or route.provider.has_envelope for route in routes):
             return False
         if call.client_format == RESPONSES:  # the store needs the output
             return call.body.get("store") is False and not call.body.get("previous_response_id")
@@ -236,14 +235,15 @@ class Pipeline:
         rules = self.payload.matching(candidate.route.provider.name, candidate.route.model, call.model)
         return apply_payload_rules(body, rules) if rules else body
 
-    async def _open(self, candidate: Candidate, body: bytes, stream: bool, call: Call) -> UpstreamResponse:
+    async def _open(self, candidate: Candidate, body: bytes, stream: bool, call: Call,
+                    refreshed: bool = False) -> UpstreamResponse:
         provider = candidate.route.provider
-        same_format = provider.format == call.client_format
         account = candidate.account
-        headers = provider.headers(candidate.key, call.headers if same_format else None)
-        if account.headers:
-            headers.update(account.headers)
-        url = provider.url(candidate.route.model, stream)
+        url = provider.url_for(account, candidate.route.model, stream)
+        headers = _headers(candidate, call.headers if provider.format == call.client_format else None)
+        if provider.prepares:
+            prepared = await provider.prepare(UpstreamRequest("POST", url, headers, body), account)
+            url, headers, body = prepared.url, prepared.headers, prepared.body
         waiting = time.perf_counter()
         try:
             timeouts = provider.timeouts
@@ -262,6 +262,11 @@ class Pipeline:
         finally:
             call.upstream_wait += time.perf_counter() - waiting
         if response.status >= 300:
+            if response.status == 401 and not refreshed:  # one refresh-and-retry on the same account
+                fresh = await provider.refresh(account)
+                if fresh is not None:
+                    response.close()
+                    return await self._open(Candidate(candidate.route, fresh), body, stream, call, refreshed=True)
             error = await self._upstream_error(provider, response)
             if worth_another_candidate(error):  # the account's or the provider's trouble, not the request's
                 _warn(candidate, url, f"HTTP {response.status} ({error.kind})")
@@ -355,8 +360,11 @@ class Pipeline:
             lowered = custom_tools.lower_request(req)
         else:
             names = frozenset()
-        body = provider.adapt_body(upstream.render_request(lowered, candidate.route.model), req)
-        response = await self._open(candidate, _encoded(self._ruled(body, candidate, call)), req.stream, call)
+        body = self._ruled(provider.adapt_body(upstream.render_request(lowered, candidate.route.model), req),
+                           candidate, call)
+        if provider.has_envelope:
+            body = provider.wrap_body(body, candidate.route.model)
+        response = await self._open(candidate, _encoded(body), req.stream, call)
         response_id = ir.new_id("resp_") if call.client_format == RESPONSES else None
         if not req.stream:
             resp = await self._read_whole(upstream, response, candidate, call)
@@ -369,7 +377,10 @@ class Pipeline:
             rendered = call.fmt.render_response(resp, req)
             unkept = await self._remember(call, resp, rendered)
             return error_reply(call.client_format, unkept) if unkept else JsonReply(200, rendered)
-        batches = _decode(upstream, response, candidate)
+        decoder = upstream.StreamDecoder()
+        if provider.has_envelope:
+            decoder = EnvelopeDecoder(decoder, provider.unwrap_event)
+        batches = _decode(decoder, response, candidate)
         if names:
             batches = _raise_custom_calls(batches, custom_tools.CallRaiser(names))
         encoder = call.fmt.StreamEncoder(req, **({} if call.gemini_sse else {"sse": False}))
@@ -381,7 +392,11 @@ class Pipeline:
                           call: Call) -> ir.Response:
         raw = await _read_body(response, candidate, call)
         try:
-            resp: ir.Response = upstream.parse_response(orjson.loads(raw))
+            answer = orjson.loads(raw)
+            provider = candidate.route.provider
+            if provider.has_envelope:
+                answer = provider.unwrap_response(answer)
+            resp: ir.Response = upstream.parse_response(answer)
         except Exception:
             _warn(candidate, None, "an answer that could not be read")
             name = candidate.route.provider.name
@@ -455,16 +470,29 @@ class Pipeline:
                                    kind="server")
         return None
 
-    async def _count_upstream(self, route: Route, url: str, req: ir.Request) -> int | None:
+    async def _count_upstream(self, model: str, route: Route, req: ir.Request) -> int | None:
+        """The provider's count, asked with a ready account of the route (its key,
+        headers, URL and prepare hook); None when none is ready or the call fails."""
         provider = route.provider
         upstream = FORMAT_MODULES[provider.format]
         try:
+            candidate = self.router.candidates(model, [route], str)[0]
+        except ir.GatewayError:  # every account of the route is resting or disabled
+            return None
+        account = candidate.account
+        url = provider.count_tokens_url_for(account, route.model)
+        if url is None:
+            return None
+        try:
             rendered = upstream.render_request(custom_tools.lower_request(req), route.model)
-            body = provider.count_tokens_body(rendered, route.model)
-            key = (provider.config.api_keys or [""])[0]
+            request = UpstreamRequest("POST", url, _headers(candidate, None),
+                                      orjson.dumps(provider.count_tokens_body(rendered, route.model)))
+            if provider.prepares:
+                request = await provider.prepare(request, account)
+            proxy = provider.config.proxy if account.proxy is None else account.proxy
             async with asyncio.timeout(COUNT_TIMEOUT):
-                response = await self.client.post(url, orjson.dumps(body), provider.headers(key),
-                                                  proxy=provider.config.proxy, connect_timeout=provider.timeouts.connect)
+                response = await self.client.post(request.url, request.body, request.headers, proxy=proxy,
+                                                  connect_timeout=provider.timeouts.connect)
                 try:
                     raw = await response.read()
                 finally:
@@ -474,6 +502,15 @@ class Pipeline:
             return provider.read_token_count(orjson.loads(raw))
         except Exception:
             return None
+
+
+def _headers(candidate: Candidate, client_headers: dict[str, str] | None) -> dict[str, str]:
+    """The provider's headers with the account's key, then the account's own headers."""
+    headers = candidate.route.provider.headers(candidate.key, client_headers)
+    extra = candidate.account.headers
+    if extra:
+        headers.update(extra)
+    return headers
 
 
 def _lease(call: Call) -> Lease:
@@ -525,10 +562,42 @@ async def _read_body(response: UpstreamResponse, candidate: Candidate, call: Cal
         call.upstream_wait += time.perf_counter() - waiting
 
 
-async def _decode(upstream: ModuleType, response: UpstreamResponse,
+class EnvelopeDecoder:
+    """A format's stream decoder behind a provider's envelope: each SSE event's
+    JSON is unwrapped before the format decoder sees it, re-serialized as a plain
+    `data:` line."""
+
+    def __init__(self, decoder: Any, unwrap: Callable[[Any], Any]) -> None:
+        self._decoder = decoder
+        self._unwrap = unwrap
+        self._frames = SSEParser()
+
+    def feed(self, chunk: bytes) -> list[ir.Event]:
+        return self._pass_on(self._frames.feed(chunk))
+
+    def close(self) -> list[ir.Event]:
+        events = self._pass_on(self._frames.close())
+        return events + list(self._decoder.close())
+
+    def _pass_on(self, frames: list[SSEFrame]) -> list[ir.Event]:
+        if not frames:
+            return []
+        out: list[bytes] = []
+        for frame in frames:
+            data = frame.data.encode()
+            try:
+                data = orjson.dumps(self._unwrap(orjson.loads(data)))
+            except orjson.JSONDecodeError:  # e.g. `[DONE]`: the format decoder's business
+                pass
+            if frame.event:
+                out.append(b"event: " + frame.event.encode() + b"\n")
+            out.append(b"data: " + data + b"\n\n")
+        return list(self._decoder.feed(b"".join(out)))
+
+
+async def _decode(decoder: Any, response: UpstreamResponse,
                   candidate: Candidate) -> AsyncIterator[list[ir.Event]]:
     """The upstream's events, one batch per network read."""
-    decoder = upstream.StreamDecoder()
     complete = False
     try:
         async for chunk in response.chunks():
