@@ -356,6 +356,7 @@ LOCKED_READER = """
         assert len(data["pad"]) == data["n"] * 101 % 50_000, data["n"]
         reads += 1
         versions.add(data["n"])
+        time.sleep(0.001)  # two readers back to back could hold the shared lock forever and starve the writer
     print(reads, len(versions), flush=True)
 """
 
