@@ -253,12 +253,32 @@ class StateConfig(_Strict):
         return os.path.expanduser(value)
 
 
+def _served(name: str, providers: list[ProviderConfig]) -> bool:
+    provider_name, slash, rest = name.partition("/")
+    if slash and rest and any(p.name == provider_name for p in providers):
+        return True
+    return any(name in (entry.name, entry.alias) for p in providers for entry in p.models if not p.hides(entry))
+
+
 class Config(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     state: StateConfig = Field(default_factory=StateConfig)
-    routing: RoutingConfig = Field(default_factory=RoutingConfig)
     providers: list[ProviderConfig] = Field(default_factory=list)
     payload: list[PayloadRule] = Field(default_factory=list)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)  # after providers: fallbacks are checked against them
+
+    @field_validator("routing")
+    @classmethod
+    def _fallbacks_are_served(cls, value: RoutingConfig, info: ValidationInfo) -> RoutingConfig:
+        providers: list[ProviderConfig] | None = info.data.get("providers")
+        if providers is None:  # the providers have errors of their own
+            return value
+        for model, fallbacks in value.fallbacks.items():
+            for name in (model, *fallbacks):
+                if not _served(name, providers):
+                    raise ValueError(f"fallbacks: no provider serves {name!r} (a model name, an alias, or "
+                                     "provider/model)")
+        return value
 
     @field_validator("payload")
     @classmethod

@@ -55,6 +55,8 @@ def test_bad_config_names_the_key_and_line(tmp_path: Path) -> None:
     ('providers:\n  - {name: x, kind: openai, api_keys: ["k\\r\\nx-evil: 1"]}\n', "providers[0].api_keys: an API key"),
     ('providers:\n  - {name: x, kind: openai, headers: {x-title: "a\\nb"}}\n', "header 'x-title' holds a control"),
     ('providers:\n  - {name: x, kind: openai, headers: {"bad name": v}}\n', "'bad name' is not a valid HTTP header"),
+    ("providers:\n  - {name: x, kind: openai, models: [m]}\nrouting:\n  fallbacks: {m: [typo-model]}\n",
+     "c.yaml:4: routing: fallbacks: no provider serves 'typo-model'"),
 ])
 def test_config_errors(text: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -248,7 +248,7 @@ def test_a_providers_strategy_overrides_the_routing_default() -> None:
 
 def test_routing_keys_in_the_config() -> None:
     config = parse_config("routing:\n  strategy: sticky\n  max_attempts: 5\n  fallbacks: {a: [b, c]}\n"
-                          "providers:\n  - {name: p, kind: openai, api_keys: [k], strategy: least-busy}\n")
+                          "providers:\n  - {name: p, kind: openai, api_keys: [k], strategy: least-busy, models: [a, b, c]}\n")
     assert (config.routing.strategy, config.routing.max_attempts, config.routing.fallbacks) == \
         ("sticky", 5, {"a": ["b", "c"]})
     assert config.providers[0].strategy == "least-busy"
