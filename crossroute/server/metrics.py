@@ -18,9 +18,7 @@ Model names come from clients, so they are bounded: at most `MAX_MODELS`
 from __future__ import annotations
 
 import bisect
-import fcntl
 import hashlib
-import mmap
 import os
 import struct
 import time
@@ -28,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from crossroute import ir
+from crossroute.state import slots
 from crossroute.state.accounts import AccountView
 
 # Upper bounds (seconds) of the latency buckets: from a fast cached answer to a long reasoning stream.
@@ -35,13 +34,10 @@ BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 3
 MAX_MODELS = 200
 OTHER_MODEL = "other"
 
-_MAGIC = b"CRMT0001"
-_HEADER = struct.Struct("=8sI")
 _MODELS_USED = 16  # header offset of the count of (provider, model) series (u32)
-_HEADER_SIZE = 64
 CAPACITY = 1024
 _SLOT = 512
-_SIZE = _HEADER_SIZE + CAPACITY * _SLOT
+_LAYOUT = slots.Layout(b"CRMT0001", CAPACITY, _SLOT)
 
 _MODEL_SERIES, _ERROR_SERIES = 1, 2
 # Slot layout: digest, kind, label length, labels (provider NUL model|status), then u64 counters.
@@ -57,31 +53,14 @@ _HISTOGRAM_LEN = _SUM + 1
 _FIRST_BYTE, _DURATION = 8, 8 + _HISTOGRAM_LEN
 _U64 = struct.Struct("=Q")
 _U32 = struct.Struct("=I")
-_EMPTY = bytes(16)
 
 
 class Metrics:
     """`path=None`: an anonymous mapping, for one process (tests)."""
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self._fd = -1
         self._offsets: dict[tuple[int, str, str], int] = {}
-        if path is None:
-            self._map = mmap.mmap(-1, _SIZE)
-            _HEADER.pack_into(self._map, 0, _MAGIC, CAPACITY)
-            self._words = memoryview(self._map).cast("Q")
-            return
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        self._lock()
-        try:
-            if os.fstat(self._fd).st_size != _SIZE or os.pread(self._fd, 8, 0) != _MAGIC:
-                os.ftruncate(self._fd, 0)  # a table of another version or size starts over
-                os.ftruncate(self._fd, _SIZE)
-                os.pwrite(self._fd, _HEADER.pack(_MAGIC, CAPACITY), 0)
-        finally:
-            self._unlock()
-        self._map = mmap.mmap(self._fd, _SIZE)
+        self._fd, self._map = slots.open_table(Path(path) if path is not None else None, _LAYOUT)
         self._words = memoryview(self._map).cast("Q")
 
     # ------------------------------------------------------------ recording (the lease calls these)
@@ -185,17 +164,9 @@ class Metrics:
 
     def _probe(self, kind: int, provider: str, label: str) -> tuple[int, bool] | None:
         """The slot for these labels and whether it is already theirs; None when the table is full."""
-        labels = _encode(provider, label)
-        digest = hashlib.blake2b(bytes([kind]) + labels, digest_size=16).digest()
-        start = int.from_bytes(digest[:8], "little") % CAPACITY
-        for probe in range(CAPACITY):
-            at = _HEADER_SIZE + (start + probe) % CAPACITY * _SLOT
-            held = self._map[at:at + 16]
-            if held == digest:
-                return at, True
-            if held == _EMPTY:
-                return at, False
-        return None
+        digest = hashlib.blake2b(bytes([kind]) + _encode(provider, label), digest_size=16).digest()
+        at, taken = slots.probe(self._map, _LAYOUT, digest)
+        return None if at < 0 else (at, taken)
 
     def _claim(self, found: tuple[int, bool] | None, kind: int, provider: str, label: str) -> int:
         if found is None:
@@ -215,18 +186,13 @@ class Metrics:
         return self._map[at + _KIND], provider, label
 
     def _used_slots(self) -> Iterator[int]:
-        for index in range(CAPACITY):
-            at = _HEADER_SIZE + index * _SLOT
-            if self._map[at:at + 16] != _EMPTY:
-                yield at
+        return slots.used_slots(self._map, _LAYOUT)
 
     def _lock(self) -> None:
-        if self._fd >= 0:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        slots.lock(self._fd)
 
     def _unlock(self) -> None:
-        if self._fd >= 0:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        slots.unlock(self._fd)
 
 
 def metrics_file_for(responses_db: str | Path) -> Path:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from crossroute.state import slots
+
 Reason = Literal["rate_limited", "quota_exhausted", "auth", "server"]
 REASONS: tuple[Reason | None, ...] = (None, "rate_limited", "quota_exhausted", "auth", "server")
 # The short kinds a last error is kept as (never the upstream's text).
@@ -81,13 +83,9 @@ class AccountState(Protocol):
 
 # ---------------------------------------------------------------- the shared table
 
-_MAGIC = b"CRAS0001"
-_HEADER = struct.Struct("=8sI")
 _GENERATION = 16  # header offset of the cooldown generation (u64)
-_HEADER_SIZE = 64
 CAPACITY = 4096  # accounts and cursors; a slot is never given back
-_SLOT = 128
-_SIZE = _HEADER_SIZE + CAPACITY * _SLOT
+_LAYOUT = slots.Layout(b"CRAS0001", CAPACITY, 128)
 
 # Slot layout (offsets in a slot); 8-byte fields first so each is aligned.
 _DIGEST, _COOLING, _LAST_AT, _REQUESTS, _INPUT, _OUTPUT, _ERRORS = 0, 16, 24, 32, 40, 48, 56
@@ -98,7 +96,6 @@ _I32 = struct.Struct("=i")
 _U32 = struct.Struct("=I")
 _U16 = struct.Struct("=H")
 _U8 = struct.Struct("=B")
-_EMPTY = bytes(16)
 
 
 class TableFull(Exception):
@@ -113,18 +110,9 @@ class SharedAccountState:
         self._offsets: dict[str, int] = {}
         self._fd = -1
         self._live_fd = -1
+        self._fd, self._map = slots.open_table(self.path, _LAYOUT)
         if self.path is None:
-            self._map = mmap.mmap(-1, _SIZE)
-            _HEADER.pack_into(self._map, 0, _MAGIC, CAPACITY)
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        with self._locked():
-            if os.fstat(self._fd).st_size != _SIZE or os.pread(self._fd, 8, 0) != _MAGIC:
-                os.ftruncate(self._fd, 0)  # a table of another version or size starts over
-                os.ftruncate(self._fd, _SIZE)
-                os.pwrite(self._fd, _HEADER.pack(_MAGIC, CAPACITY), 0)
-        self._map = mmap.mmap(self._fd, _SIZE)
         self._join()
 
     # ------------------------------------------------------------ reads (no lock)
@@ -239,7 +227,7 @@ class SharedAccountState:
     def _find_or_claim(self, account_id: str) -> int:
         digest = _digest(account_id)
         with self._locked():
-            at, found = _probe(self._map, digest)
+            at, found = slots.probe(self._map, _LAYOUT, digest)
             if found:
                 return at
             if at >= 0:
@@ -248,10 +236,7 @@ class SharedAccountState:
         raise TableFull(f"the account state table holds at most {CAPACITY} accounts and cursors")
 
     def _used_slots(self) -> Iterator[int]:
-        for index in range(CAPACITY):
-            at = _HEADER_SIZE + index * _SLOT
-            if self._map[at:at + 16] != _EMPTY:
-                yield at
+        return slots.used_slots(self._map, _LAYOUT)
 
     def _bump(self) -> None:
         _U64.pack_into(self._map, _GENERATION, _U64.unpack_from(self._map, _GENERATION)[0] + 1)
@@ -262,12 +247,10 @@ class SharedAccountState:
         _U8.pack_into(self._map, at + _REASON, 0)
 
     def _lock(self) -> None:
-        if self._fd >= 0:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        slots.lock(self._fd)
 
     def _unlock(self) -> None:
-        if self._fd >= 0:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        slots.unlock(self._fd)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -324,9 +307,9 @@ def read_views(path: str | Path, account_ids: list[str]) -> dict[str, AccountVie
     except FileNotFoundError:
         return views
     try:
-        if os.fstat(fd).st_size != _SIZE or os.pread(fd, 8, 0) != _MAGIC:
+        if os.fstat(fd).st_size != _LAYOUT.size or os.pread(fd, 8, 0) != _LAYOUT.magic:
             return views
-        with mmap.mmap(fd, _SIZE, prot=mmap.PROT_READ) as m:
+        with mmap.mmap(fd, _LAYOUT.size, prot=mmap.PROT_READ) as m:
             for account_id in account_ids:
                 at = _find_slot(m, account_id)
                 if at is not None:
@@ -338,25 +321,12 @@ def read_views(path: str | Path, account_ids: list[str]) -> dict[str, AccountVie
 
 def _find_slot(m: mmap.mmap, account_id: str) -> int | None:
     """The slot `_find_or_claim` gave the account, without claiming one."""
-    at, found = _probe(m, _digest(account_id))
+    at, found = slots.probe(m, _LAYOUT, _digest(account_id))
     return at if found else None
 
 
 def _digest(account_id: str) -> bytes:
     return hashlib.blake2b(account_id.encode(), digest_size=16).digest()
-
-
-def _probe(m: mmap.mmap, digest: bytes) -> tuple[int, bool]:
-    """(the slot holding `digest`, True), else (the first empty slot on its path or -1 if full, False)."""
-    start = int.from_bytes(digest[:8], "little") % CAPACITY
-    for probe in range(CAPACITY):
-        at = _HEADER_SIZE + (start + probe) % CAPACITY * _SLOT
-        held = m[at:at + 16]
-        if held == digest:
-            return at, True
-        if held == _EMPTY:
-            return at, False
-    return -1, False
 
 
 def state_file_for(responses_db: str | Path) -> Path:
