@@ -361,21 +361,30 @@ LOCKED_READER = """
 """
 
 
+def readers_beside_a_writer(tmp_path: Path, reader: tuple[str, ...], writer: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Two reader processes (script, args..., then a stop file) run while one writer process does its
+    rounds; each reader's (stdout, stderr) once the writer is done and they have stopped."""
+    stop = tmp_path / "stop"
+    readers = [run_python(*reader, str(stop)) for _ in range(2)]
+    writing = run_python(*writer)
+    try:
+        out, err = writing.communicate(timeout=120)
+        assert writing.returncode == 0 and out == "done\n", err
+    finally:
+        stop.touch()
+    results = []
+    for process in readers:
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+        results.append((out, err))
+    return results
+
+
 def test_readers_under_the_shared_lock_never_see_a_rewrite_half_way(tmp_path: Path) -> None:
     path = tmp_path / "auth" / "acc.json"
     path.parent.mkdir()
     path.write_text(json.dumps({"n": 0, "pad": ""}))
-    stop = tmp_path / "stop"
-    readers = [run_python(LOCKED_READER, str(path), str(stop)) for _ in range(2)]
-    writer = run_python(LOCKED_WRITER, str(path), "400")
-    try:
-        out, err = writer.communicate(timeout=120)
-        assert writer.returncode == 0 and out == "done\n", err
-    finally:
-        stop.touch()
-    for reader in readers:
-        out, err = reader.communicate(timeout=60)
-        assert reader.returncode == 0, err
+    for out, _ in readers_beside_a_writer(tmp_path, (LOCKED_READER, str(path)), (LOCKED_WRITER, str(path), "400")):
         reads, versions = map(int, out.split())
         assert reads > 0 and versions > 1  # they did read while the writer was at work
 
@@ -418,17 +427,8 @@ STORE_READER = """
 def test_store_readers_in_other_processes_always_see_a_whole_account(store: AccountStore,
                                                                      auth_dir: Path, tmp_path: Path) -> None:
     store.write(Account(id="acc", provider="openai", label="", credential=ApiKey("k"), priority=0))
-    stop = tmp_path / "stop"
-    readers = [run_python(STORE_READER, str(auth_dir), str(stop)) for _ in range(2)]
-    writer = run_python(STORE_WRITER, str(auth_dir))
-    try:
-        out, err = writer.communicate(timeout=120)
-        assert writer.returncode == 0 and out == "done\n", err
-    finally:
-        stop.touch()
-    for reader in readers:
-        out, err = reader.communicate(timeout=60)
-        assert reader.returncode == 0 and int(out) > 0, err
+    for out, err in readers_beside_a_writer(tmp_path, (STORE_READER, str(auth_dir)), (STORE_WRITER, str(auth_dir))):
+        assert int(out) > 0, err
         assert err == ""  # nothing was ever logged as malformed
 
 
