@@ -12,7 +12,7 @@ import pytest
 from crossroute import ir
 from crossroute.accounts import Account, ApiKey
 from crossroute.config import ConfigError, ProviderConfig, RoutingConfig, Strategy, parse_config
-from crossroute.formats import FORMAT_MODULES
+from crossroute.formats import FORMATS
 from crossroute.providers import KINDS
 from crossroute.routing import Route, Router, cooldown
 from crossroute.routing.strategies import sticky_key
@@ -223,7 +223,7 @@ def test_gemini_retry_delay_and_daily_quota_from_the_error_body() -> None:
             b' "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaId":'
             b' "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]},'
             b' {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}}')
-    error = FORMAT_MODULES["gemini"].parse_error(429, body)
+    error = FORMATS["gemini"].parse_error(429, body)
     assert error.retry_after == 37.0
     assert cooldown.is_daily_quota(body)
     assert not cooldown.is_daily_quota(body.replace(b"PerDay", b"PerMinute"))

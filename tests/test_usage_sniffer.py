@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crossroute import ir
-from crossroute.formats import FORMAT_MODULES
+from crossroute.formats import DEFAULT_OPTIONS, FORMATS
 from crossroute.usage_sniffer import UsageSniffer
 from tests.chunking import split_at
 
@@ -15,8 +15,8 @@ USAGE = ir.Usage(input_tokens=120, output_tokens=45, cached_tokens=20, reasoning
 
 
 def encoded_stream(format_name: str) -> bytes:
-    module = FORMAT_MODULES[format_name]
-    encoder = module.StreamEncoder(ir.Request(model="m", extras={"stream_options": {"include_usage": True}}))
+    encoder = FORMATS[format_name].stream_encoder(ir.Request(model="m", extras={"stream_options": {"include_usage": True}}),
+                                                 DEFAULT_OPTIONS)
     response = ir.Response(id="r1", model="m", parts=[ir.Text("hello " * 30), ir.ToolCall("c1", "f", '{"usage": 1}')],
                            stop_reason="tool_use", usage=USAGE)
     return b"".join(encoder.encode(e) for e in ir.response_events(response)) + encoder.close()
@@ -24,7 +24,7 @@ def encoded_stream(format_name: str) -> bytes:
 
 
 
-@pytest.mark.parametrize("format_name", list(FORMAT_MODULES))
+@pytest.mark.parametrize("format_name", list(FORMATS))
 @settings(max_examples=60, deadline=None)
 @given(cuts=st.lists(st.integers(min_value=0, max_value=20000), max_size=12))
 def test_usage_is_found_at_any_chunking(format_name: str, cuts: list[int]) -> None:

@@ -9,10 +9,7 @@ from crossroute.providers.openai_compat import OpenAICompatProvider
 from crossroute.providers.openai_responses import OpenAIResponsesProvider
 
 KINDS: dict[str, type[Provider]] = {
-    "openai": OpenAICompatProvider,
-    "openai-responses": OpenAIResponsesProvider,
-    "anthropic": AnthropicProvider,
-    "gemini": GeminiProvider,
+    cls.kind: cls for cls in (OpenAICompatProvider, OpenAIResponsesProvider, AnthropicProvider, GeminiProvider)
 }
 
 __all__ = ["KINDS", "Provider", "UpstreamRequest"]

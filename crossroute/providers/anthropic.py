@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from crossroute.formats import ANTHROPIC
 from crossroute.providers.base import Provider
 
 ANTHROPIC_VERSION = "2023-06-01"
 
 
 class AnthropicProvider(Provider):
-    kind = "anthropic"
-    format = "anthropic"
+    kind = ANTHROPIC.name  # named after the format it speaks
+    format = ANTHROPIC
     forwarded_headers = ("anthropic-beta", "anthropic-version")
 
     def _api_root(self) -> str:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from crossroute import ir
 from crossroute.config import ProviderConfig
+from crossroute.formats import WireFormat
 
 if TYPE_CHECKING:
     from crossroute.accounts import Account
@@ -28,7 +29,7 @@ class Provider:
     override the hooks their API needs; the pipeline never branches on kind."""
 
     kind: ClassVar[str]
-    format: ClassVar[ir.Format]
+    format: ClassVar[WireFormat]  # what the upstream speaks
     # client headers worth forwarding on a same-format hop
     forwarded_headers: ClassVar[tuple[str, ...]] = ()
     # A private envelope around the standard format (wrap_body / unwrap_*): never a passthrough.

@@ -6,6 +6,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
+from crossroute.formats import GEMINI
 from crossroute.providers.base import Provider
 
 
@@ -17,8 +18,8 @@ def model_id(model: str) -> str:
 
 
 class GeminiProvider(Provider):
-    kind = "gemini"
-    format = "gemini"
+    kind = GEMINI.name  # named after the format it speaks
+    format = GEMINI
 
     def _api_root(self) -> str:
         if self.base_url.endswith(("/v1beta", "/v1")):

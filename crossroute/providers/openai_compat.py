@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from crossroute import ir
+from crossroute.formats import OPENAI_CHAT
 from crossroute.providers.base import Provider
 
 
 class OpenAICompatProvider(Provider):
     kind = "openai"
-    format = "openai-chat"
+    format = OPENAI_CHAT
     forwarded_headers = ("openai-organization", "openai-project")
 
     def url(self, model: str, stream: bool) -> str:

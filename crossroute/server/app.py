@@ -17,7 +17,17 @@ from crossroute.accounts import Account
 from crossroute.accounts.store import AccountStore
 from crossroute.accounts.watch import watch_auth_dir
 from crossroute.config import LOOPBACK_HOSTS, Config
-from crossroute.formats import FORMAT_MODULES
+from crossroute.formats import (
+    ANTHROPIC,
+    COUNT_OPTIONS,
+    DEFAULT_OPTIONS,
+    GEMINI,
+    OPENAI_CHAT,
+    OPENAI_RESPONSES,
+    ClientOptions,
+    WireFormat,
+)
+from crossroute.formats.openai_responses import render_input_items
 from crossroute.logs import refused_key
 from crossroute.payload import PayloadRules
 from crossroute.providers import KINDS
@@ -36,19 +46,19 @@ _PREFIXES = ("/anthropic", "/gemini", "/openai")
 _GEMINI_ACTIONS = {"generateContent": False, "streamGenerateContent": True}
 
 
-def client_format_for(path: str) -> str:
+def client_format_for(path: str) -> WireFormat:
     """Which format errors on this path are written in. The Gemini route
     first: its model names (`responses-x`, `messages-y`) are client text."""
     last = path.rsplit("/", 1)[-1]
     if path.startswith("/v1beta") or ("/models/" in path and ":" in last):
-        return "gemini"
+        return GEMINI
     if "/messages" in path:
-        return "anthropic"
+        return ANTHROPIC
     if "/responses" in path:
-        return "openai-responses"
+        return OPENAI_RESPONSES
     if ":" in last:
-        return "gemini"
-    return "openai-chat"
+        return GEMINI
+    return OPENAI_CHAT
 
 
 def _strip_prefix(path: str) -> str:
@@ -183,7 +193,7 @@ class Gateway:
             error = ir.GatewayError(status, message)
         return error_reply(client_format, error)
 
-    async def _handle(self, request: HttpRequest, client_format: str) -> Reply:
+    async def _handle(self, request: HttpRequest, client_format: WireFormat) -> Reply:
         path = request.path
         if path == "/health":
             return JsonReply(200, {"status": "ok", "version": __version__, "uptime_s": round(time.time() - self.started)})
@@ -221,17 +231,17 @@ class Gateway:
             reply.headers.update(self._cors(origin))
         return reply
 
-    async def _route(self, request: HttpRequest, client_format: str) -> Reply:
+    async def _route(self, request: HttpRequest, client_format: WireFormat) -> Reply:
         method, path = request.method, request.path
         if method == "POST":
             if path in ("/v1/chat/completions", "/chat/completions"):
-                return await self._generate(request, "openai-chat")
+                return await self._generate(request, OPENAI_CHAT)
             if path in ("/v1/responses", "/responses"):
                 return await self._respond(request)
             if path == "/v1/messages":
-                return await self._generate(request, "anthropic")
+                return await self._generate(request, ANTHROPIC)
             if path == "/v1/messages/count_tokens":
-                return await self._count(request, "anthropic")
+                return await self._count(request, ANTHROPIC)
             if path.startswith(("/v1beta/models/", "/v1/models/")):
                 return await self._gemini_action(request)
         if method == "GET":
@@ -256,27 +266,27 @@ class Gateway:
             raise ir.GatewayError(400, "the request body must be a JSON object")
         return body
 
-    def _call(self, request: HttpRequest, client_format: str) -> Call:
+    def _call(self, request: HttpRequest, fmt: WireFormat, options: ClientOptions = DEFAULT_OPTIONS) -> Call:
         started = time.perf_counter()
         body = self._body(request)
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise ir.GatewayError(400, "`model` is required and must be a string", param="model")
         stream = body.get("stream", False)
-        return Call(client_format, body, request.headers, model, stream is True, started=started,
+        return Call(fmt, body, request.headers, model, stream is True, options, started=started,
                     served=request.served)
 
-    async def _generate(self, request: HttpRequest, client_format: str) -> Reply:
-        return await self.pipeline.generate(self._call(request, client_format))
+    async def _generate(self, request: HttpRequest, fmt: WireFormat) -> Reply:
+        return await self.pipeline.generate(self._call(request, fmt))
 
     async def _respond(self, request: HttpRequest) -> Reply:
-        call = self._call(request, "openai-responses")
+        call = self._call(request, OPENAI_RESPONSES)
         call.owner = self._owner(request)
         return await self.pipeline.generate(call)
 
-    async def _count(self, request: HttpRequest, client_format: str) -> Reply:
-        call = self._call(request, client_format)
-        return JsonReply(200, {"input_tokens": await self.pipeline.count_tokens(call)})
+    async def _count(self, request: HttpRequest, fmt: WireFormat) -> Reply:
+        call = self._call(request, fmt, COUNT_OPTIONS)
+        return JsonReply(200, fmt.render_token_count(await self.pipeline.count_tokens(call)))
 
     async def _gemini_action(self, request: HttpRequest) -> Reply:
         started = time.perf_counter()
@@ -287,16 +297,15 @@ class Gateway:
             raise ir.GatewayError(404, f"no route for POST {request.path}", kind="not_found")
         body = self._body(request)
         if action == "countTokens":
-            inner = body.get("generateContentRequest")
-            call = Call("gemini", inner if isinstance(inner, dict) else body, request.headers, model, False,
+            call = Call(GEMINI, body, request.headers, model, False, ClientOptions(model, False, count_only=True),
                         served=request.served)
-            return JsonReply(200, {"totalTokens": await self.pipeline.count_tokens(call)})
+            return JsonReply(200, GEMINI.render_token_count(await self.pipeline.count_tokens(call)))
         if action not in _GEMINI_ACTIONS:
             raise ir.GatewayError(404, f"unknown Gemini action {action!r}", kind="not_found")
         stream = _GEMINI_ACTIONS[action]
         sse = request.query.get("alt") == "sse"
-        call = Call("gemini", body, request.headers, model, stream, sse or not stream, started=started,
-                    served=request.served)
+        call = Call(GEMINI, body, request.headers, model, stream, ClientOptions(model, stream, sse or not stream),
+                    started=started, served=request.served)
         return await self.pipeline.generate(call)
 
     # ------------------------------------------------------------ model lists
@@ -316,30 +325,14 @@ class Gateway:
         return self.metrics.render(accounts).encode()
 
     def _models(self, request: HttpRequest) -> Reply:
-        names = self._model_names()
-        style = _listing_style(request)
-        if style == "gemini":
-            return JsonReply(200, {"models": [_gemini_model(n) for n, _ in names]})
-        if style == "anthropic":
-            data = [_anthropic_model(n) for n, _ in names]
-            return JsonReply(200, {"data": data, "has_more": False,
-                                   "first_id": data[0]["id"] if data else None,
-                                   "last_id": data[-1]["id"] if data else None})
-        created = int(self.started)
-        return JsonReply(200, {"object": "list", "data": [
-            {"id": n, "object": "model", "created": created, "owned_by": p} for n, p in names]})
+        return JsonReply(200, _listing_style(request).render_models(self._model_names(), int(self.started)))
 
     def _model(self, request: HttpRequest, name: str) -> Reply:
         name = name.removeprefix("models/")
         owners = dict(self._model_names())
         if name not in owners:
             raise ir.GatewayError(404, f"The model `{name}` does not exist", code="model_not_found")
-        style = _listing_style(request)
-        if style == "gemini":
-            return JsonReply(200, _gemini_model(name))
-        if style == "anthropic":
-            return JsonReply(200, _anthropic_model(name))
-        return JsonReply(200, {"id": name, "object": "model", "created": int(self.started), "owned_by": owners[name]})
+        return JsonReply(200, _listing_style(request).render_model(name, owners[name], int(self.started)))
 
     # ------------------------------------------------------------ Responses store
 
@@ -361,7 +354,7 @@ class Gateway:
             return JsonReply(200, stored.rendered)
         if tail == "input_items":
             own_input = stored.messages[-1 - stored.input_count:-1]
-            items = FORMAT_MODULES["openai-responses"].render_input_items(own_input)
+            items = render_input_items(own_input)
             if request.query.get("order", "desc") == "desc":
                 items.reverse()
             return JsonReply(200, {"object": "list", "data": items, "has_more": False,
@@ -407,20 +400,12 @@ def _preflight(headers: dict[str, str]) -> Reply:
                                 "access-control-max-age": "600"})
 
 
-def _listing_style(request: HttpRequest) -> str:
+def _listing_style(request: HttpRequest) -> WireFormat:
+    """Whose model list a client expects, from the marks its SDK leaves."""
     headers = request.headers
     if request.path.startswith("/v1beta") or "x-goog-api-key" in headers or "key" in request.query \
             or "x-goog-api-client" in headers:
-        return "gemini"
+        return GEMINI
     if "anthropic-version" in headers:
-        return "anthropic"
-    return "openai"
-
-
-def _gemini_model(name: str) -> dict[str, Any]:
-    return {"name": f"models/{name}", "displayName": name, "version": "crossroute",
-            "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]}
-
-
-def _anthropic_model(name: str) -> dict[str, Any]:
-    return {"id": name, "type": "model", "display_name": name, "created_at": "2025-01-01T00:00:00Z"}
+        return ANTHROPIC
+    return OPENAI_CHAT

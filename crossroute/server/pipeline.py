@@ -12,13 +12,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import orjson
 
 from crossroute import custom_tools, ir, tokens
-from crossroute.formats import FORMAT_MODULES
+from crossroute.formats import DEFAULT_OPTIONS, ClientOptions, StreamEncoder, WireFormat
 from crossroute.logs import field_value, upstream_failed
 from crossroute.payload import PayloadRules, apply_payload_rules
 from crossroute.providers import Provider, UpstreamRequest
@@ -41,7 +40,6 @@ from crossroute.state.responses import KEYLESS, ResponseStore, StoredResponse, S
 from crossroute.upstream_http import UpstreamClient, UpstreamError, UpstreamLimit, UpstreamResponse, split_url
 from crossroute.usage_sniffer import UsageSniffer, usage_in
 
-RESPONSES = "openai-responses"
 CONNECT_TIMEOUT = 15.0
 COUNT_TIMEOUT = 30.0  # a token count is a courtesy: past this, the local estimate
 _EVENT_HEAD = 48  # how far into a streamed read an error event's name is looked for
@@ -53,12 +51,12 @@ log = logging.getLogger("crossroute.routing")  # which provider and account serv
 class Call:
     """What the client asked, as the pipeline carries it along."""
 
-    client_format: str
+    fmt: WireFormat  # the client's
     body: dict[str, Any]
     headers: dict[str, str]
     model: str
     stream: bool
-    gemini_sse: bool = True
+    options: ClientOptions = DEFAULT_OPTIONS  # what the URL says, for the client's format
     request: ir.Request | None = None
     history: list[ir.Message] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
@@ -67,21 +65,17 @@ class Call:
     served: Served = field(default_factory=Served)  # the access line's record, shared with the HttpRequest
     lease: Lease | None = None  # the current attempt's hold on its account
 
-    @property
-    def fmt(self) -> ModuleType:
-        return FORMAT_MODULES[self.client_format]
-
     def server_timing(self) -> str:
         """The gateway's own time so far, upstream waits excluded."""
         own = (time.perf_counter() - self.started - self.upstream_wait) * 1000
         return f"crossroute;dur={own:.3f}"
 
 
-def error_reply(client_format: str, error: ir.GatewayError) -> JsonReply:
+def error_reply(fmt: WireFormat, error: ir.GatewayError) -> JsonReply:
     headers = {}
     if error.retry_after is not None:
         headers["retry-after"] = str(max(0, round(error.retry_after)))
-    return JsonReply(error.status, FORMAT_MODULES[client_format].render_error(error), headers)
+    return JsonReply(error.status, fmt.render_error(error), headers)
 
 
 class Pipeline:
@@ -114,7 +108,7 @@ class Pipeline:
         try:
             outcome = await self._serve_model(call, call.model)
         except ir.GatewayError as error:
-            return error_reply(call.client_format, error)
+            return error_reply(call.fmt, error)
         for fallback in self.fallbacks.get(call.model, ()):
             if not isinstance(outcome, ir.GatewayError) or not _worth_a_fallback(outcome):
                 break
@@ -124,7 +118,7 @@ class Pipeline:
                 outcome = await self._serve_model(call, fallback)
             except ir.GatewayError as error:  # e.g. a fallback no provider serves: the first failure stands
                 log.warning("fallback %s for %s: %s", field_value(fallback), field_value(call.model), error)
-        return error_reply(call.client_format, outcome) if isinstance(outcome, ir.GatewayError) else outcome
+        return error_reply(call.fmt, outcome) if isinstance(outcome, ir.GatewayError) else outcome
 
     async def _serve_model(self, call: Call, model: str) -> Reply | ir.GatewayError:
         routes = self._routes(model)
@@ -138,7 +132,7 @@ class Pipeline:
     async def count_tokens(self, call: Call) -> int:
         """The provider's own count where it has an endpoint, else the local estimate."""
         call.served.model = call.model
-        req = self._parse(call, count_only=True)
+        req = self._parse(call)
         for route in self._routes(call.model):
             if route.provider.count_tokens_url(route.model) is None:
                 continue
@@ -156,34 +150,29 @@ class Pipeline:
                                   code="model_not_found", param="model")
         return routes
 
-    def _parse(self, call: Call, count_only: bool = False) -> ir.Request:
-        options: dict[str, Any] = {}
-        if call.client_format == "gemini":
-            options = {"model": call.model, "stream": call.stream}
-        elif count_only and call.client_format == "anthropic":
-            options = {"count_only": True}
+    def _parse(self, call: Call) -> ir.Request:
         try:
-            req: ir.Request = call.fmt.parse_request(call.body, **options)
+            req = call.fmt.parse_request(call.body, call.options)
         except ir.GatewayError:
             raise
         except Exception as exc:  # a parser bug must still be the client's clear 400, not a 500
             raise ir.GatewayError(400, f"could not read the request: {type(exc).__name__}: {exc}") from None
-        req.source_format = call.client_format  # type: ignore[assignment]
+        req.source_format = call.fmt.name
         return req
 
     def _can_pass_through(self, call: Call, routes: list[Route]) -> bool:
-        if any(route.provider.format != call.client_format or route.provider.has_envelope for route in routes):
+        if any(route.provider.format is not call.fmt or route.provider.has_envelope for route in routes):
             return False
-        if call.client_format == RESPONSES:  # the store needs the output
+        if call.fmt.stores_responses:  # the store needs the output
             return call.body.get("store") is False and not call.body.get("previous_response_id")
-        if call.stream and not call.gemini_sse:  # upstreams are asked for SSE; the client wants a JSON array
+        if call.stream and not call.options.sse:  # upstreams are asked for SSE; the client wants a JSON array
             return False
         return True
 
     async def _load_history(self, call: Call) -> None:
         req = call.request
         assert req is not None
-        previous = req.extras.get("previous_response_id") if call.client_format == RESPONSES else None
+        previous = req.extras.get("previous_response_id") if call.fmt.stores_responses else None
         if not previous:
             return
         stored = await self.store.get(previous, call.owner) if isinstance(previous, str) else None
@@ -240,7 +229,7 @@ class Pipeline:
         provider = candidate.route.provider
         account = candidate.account
         url = provider.url_for(account, candidate.route.model, stream)
-        headers = _headers(candidate, call.headers if provider.format == call.client_format else None)
+        headers = _headers(candidate, call.headers if provider.format is call.fmt else None)
         if provider.prepares:
             prepared = await provider.prepare(UpstreamRequest("POST", url, headers, body), account)
             url, headers, body = prepared.url, prepared.headers, prepared.body
@@ -288,7 +277,7 @@ class Pipeline:
         finally:
             response.release()
         try:
-            error: ir.GatewayError = FORMAT_MODULES[provider.format].parse_error(response.status, raw)
+            error = provider.format.parse_error(response.status, raw)
         except Exception:
             error = ir.GatewayError(response.status, raw[:500].decode("utf-8", "replace") or response.reason or "")
         self.redactor.error(error)  # again, for a key the body wrote with JSON escapes
@@ -303,7 +292,7 @@ class Pipeline:
 
     async def _passthrough(self, call: Call, candidate: Candidate) -> Reply:
         body = call.body
-        if call.client_format != "gemini":
+        if not call.fmt.model_in_url:
             body = {**body, "model": candidate.route.model}
         response = await self._open(candidate, _encoded(self._ruled(body, candidate, call)), call.stream, call)
         if not call.stream:
@@ -311,7 +300,7 @@ class Pipeline:
             self._count_usage_of_body(call, candidate, raw)
             return JsonReply(response.status, raw)
         return StreamReply(response.status, self._relay(call, candidate, response), self._stream_headers(call),
-                           abort=lambda: _shutdown_ending(call.fmt.StreamEncoder(ir.Request(model=call.model))))
+                           abort=lambda: _shutdown_ending(call.fmt.stream_encoder(ir.Request(model=call.model), call.options)))
 
     async def _relay(self, call: Call, candidate: Candidate, response: UpstreamResponse) -> AsyncIterator[bytes]:
         sniffer = UsageSniffer(call.fmt.usage)  # passthrough: the client's format is the upstream's
@@ -327,7 +316,7 @@ class Pipeline:
             _warn(candidate, None, f"the stream broke: {_reason(exc)}")
             broken = _broken_stream(candidate.route.provider, exc)
             _lease(call).broke(broken)
-            encoder = call.fmt.StreamEncoder(ir.Request(model=call.model))
+            encoder = call.fmt.stream_encoder(ir.Request(model=call.model), call.options)
             yield encoder.encode(ir.StreamError(broken))
             yield encoder.close()
         finally:
@@ -353,10 +342,10 @@ class Pipeline:
         req = call.request
         assert req is not None
         provider = candidate.route.provider
-        upstream = FORMAT_MODULES[provider.format]
+        upstream = provider.format
         names = custom_tools.custom_tool_names(req)
         lowered = req
-        if names and provider.format != RESPONSES and not (provider.format == req.source_format == "openai-chat"):
+        if names and req.source_format not in upstream.custom_tools_from:
             lowered = custom_tools.lower_request(req)
         else:
             names = frozenset()
@@ -365,7 +354,7 @@ class Pipeline:
         if provider.has_envelope:
             body = provider.wrap_body(body, candidate.route.model)
         response = await self._open(candidate, _encoded(body), req.stream, call)
-        response_id = ir.new_id("resp_") if call.client_format == RESPONSES else None
+        response_id = ir.new_id("resp_") if call.fmt.stores_responses else None
         if not req.stream:
             resp = await self._read_whole(upstream, response, candidate, call)
             if names:
@@ -376,19 +365,19 @@ class Pipeline:
             self._finished(call, candidate, resp.usage)
             rendered = call.fmt.render_response(resp, req)
             unkept = await self._remember(call, resp, rendered)
-            return error_reply(call.client_format, unkept) if unkept else JsonReply(200, rendered)
-        decoder = upstream.StreamDecoder()
+            return error_reply(call.fmt, unkept) if unkept else JsonReply(200, rendered)
+        decoder = upstream.stream_decoder()
         if provider.has_envelope:
             decoder = EnvelopeDecoder(decoder, provider.unwrap_event)
         batches = _decode(decoder, response, candidate)
         if names:
             batches = _raise_custom_calls(batches, custom_tools.CallRaiser(names))
-        encoder = call.fmt.StreamEncoder(req, **({} if call.gemini_sse else {"sse": False}))
+        encoder = call.fmt.stream_encoder(req, call.options)
         return StreamReply(200, self._encode(call, candidate, batches, response_id, encoder), self._stream_headers(call),
-                           "application/json" if not call.gemini_sse else "text/event-stream",
+                           "text/event-stream" if call.options.sse else "application/json",
                            abort=lambda: _shutdown_ending(encoder))
 
-    async def _read_whole(self, upstream: ModuleType, response: UpstreamResponse, candidate: Candidate,
+    async def _read_whole(self, upstream: WireFormat, response: UpstreamResponse, candidate: Candidate,
                           call: Call) -> ir.Response:
         raw = await _read_body(response, candidate, call)
         try:
@@ -396,7 +385,7 @@ class Pipeline:
             provider = candidate.route.provider
             if provider.has_envelope:
                 answer = provider.unwrap_response(answer)
-            resp: ir.Response = upstream.parse_response(answer)
+            resp = upstream.parse_response(answer)
         except Exception:
             _warn(candidate, None, "an answer that could not be read")
             name = candidate.route.provider.name
@@ -404,7 +393,7 @@ class Pipeline:
         return resp
 
     async def _encode(self, call: Call, candidate: Candidate, batches: AsyncIterator[list[ir.Event]],
-                      response_id: str | None, encoder: Any) -> AsyncIterator[bytes]:
+                      response_id: str | None, encoder: StreamEncoder) -> AsyncIterator[bytes]:
         """Client bytes for each batch of events: one write per upstream read,
         not one per event (a write is a system call). A stored response is
         committed before its completion event goes out, so a client that has
@@ -451,6 +440,7 @@ class Pipeline:
     async def _commit(self, call: Call, collector: ir.Collector, finish: ir.Finish) -> ir.Finish | ir.StreamError:
         """The event that ends the stream: the finish once the response is stored, else an error."""
         resp = collector.result()
+        assert call.request is not None
         unkept = await self._remember(call, resp, call.fmt.render_response(resp, call.request))
         return ir.StreamError(unkept) if unkept else finish
 
@@ -458,7 +448,7 @@ class Pipeline:
         """Stores a Responses answer the client may continue from; the error to
         answer with instead when the store fails."""
         req = call.request
-        if call.client_format != RESPONSES or req is None or req.extras.get("store") is False:
+        if not call.fmt.stores_responses or req is None or req.extras.get("store") is False:
             return None
         conversation = req.messages + [ir.Message("assistant", list(resp.parts))]
         own_input = len(req.messages) - len(call.history)
@@ -474,7 +464,7 @@ class Pipeline:
         """The provider's count, asked with a ready account of the route (its key,
         headers, URL and prepare hook); None when none is ready or the call fails."""
         provider = route.provider
-        upstream = FORMAT_MODULES[provider.format]
+        upstream = provider.format
         try:
             candidate = self.router.candidates(model, [route], str)[0]
         except ir.GatewayError:  # every account of the route is resting or disabled
@@ -630,10 +620,10 @@ async def _raise_custom_calls(batches: AsyncIterator[list[ir.Event]],
     yield raiser.close()
 
 
-def _shutdown_ending(encoder: Any) -> bytes:
+def _shutdown_ending(encoder: StreamEncoder) -> bytes:
     """How a stream still open when the gateway stops ends: an error event and the format's terminator."""
     error = ir.GatewayError(503, "the gateway is shutting down; retry the request")
-    return bytes(encoder.encode(ir.StreamError(error))) + bytes(encoder.close())
+    return encoder.encode(ir.StreamError(error)) + encoder.close()
 
 
 def _let_go(response: UpstreamResponse, complete: bool) -> None:

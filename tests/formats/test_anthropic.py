@@ -365,7 +365,7 @@ def test_render_hoists_system_and_orders_turns() -> None:
     )
     body = fmt.render_request(req, "claude-up")
     assert body["model"] == "claude-up" and body["max_tokens"] == 8192
-    assert [b["text"] for b in body["system"]] == ["top", "middle", fmt.request_render.JSON_OBJECT_INSTRUCTION]
+    assert [b["text"] for b in body["system"]] == ["top", "middle", fmt.upstream_request.JSON_OBJECT_INSTRUCTION]
     assert body["messages"] == [
         {"role": "user", "content": [{"type": "text", "text": "(continue)"}]},
         {"role": "assistant", "content": [

@@ -16,8 +16,8 @@ from crossroute.formats._input import (
     optional_str,
     required_dict,
 )
-from crossroute.formats.openai_chat.client_messages import MessageReader
-from crossroute.formats.openai_chat.common import FORMAT
+from crossroute.formats.openai_chat._client_messages import MessageReader
+from crossroute.formats.openai_chat._common import NAME
 from crossroute.ir import Effort, ReasoningConfig, Request, ResponseFormat, Tool, ToolChoice
 from crossroute.reasoning import EFFORTS
 
@@ -48,7 +48,7 @@ _MODELED = frozenset(
 def parse_request(body: object, *, model: str | None = None, stream: bool | None = None) -> Request:
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object")
-    req = Request(model=_model(body, model), source_format=FORMAT)
+    req = Request(model=_model(body, model), source_format=NAME)
     messages = optional_list(body.get("messages"), "messages")
     if not messages:
         raise bad_request("'messages' is required and must be a non-empty array", "messages")

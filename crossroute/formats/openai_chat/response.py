@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crossroute.formats.openai_chat.common import (
+from crossroute.formats.openai_chat._common import (
     SIGNATURE_FAMILY,
     answer_texts_of,
     arguments_text,

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import orjson
 
-from crossroute.formats.openai_chat.common import (
+from crossroute.formats.openai_chat._common import (
     SIGNATURE_FAMILY,
     answer_texts_of,
     arguments_text,

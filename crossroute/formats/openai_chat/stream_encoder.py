@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from crossroute.formats.openai_chat.common import (
+from crossroute.formats.openai_chat._common import (
     SIGNATURE_FAMILY,
     client_id,
     finish_reason_for,
@@ -37,7 +37,7 @@ _TEXT_TAIL = b'},"finish_reason":null,"logprobs":null}]}\n\n'
 
 
 class StreamEncoder:
-    def __init__(self, req: Request, **options: Any) -> None:
+    def __init__(self, req: Request) -> None:
         self._req = req
         stream_options = req.extras.get("stream_options")
         self._include_usage = isinstance(stream_options, dict) and bool(stream_options.get("include_usage"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crossroute.formats.openai_chat.common import FORMAT, image_to_wire, tool_calls_to_wire
+from crossroute.formats.openai_chat._common import NAME, image_to_wire, tool_calls_to_wire
 from crossroute.ir import (
     Image,
     Message,
@@ -28,7 +28,7 @@ _CUSTOM_INPUT_SCHEMA: dict[str, Any] = {
 
 
 def render_request(req: Request, model: str) -> dict[str, Any]:
-    same_format = req.source_format == FORMAT
+    same_format = req.source_format == NAME
     body: dict[str, Any] = dict(req.extras) if same_format else {}
     body.pop("stream_options", None)
     body["model"] = model

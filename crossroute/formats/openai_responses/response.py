@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crossroute import ir
-from crossroute.formats.openai_responses.common import (
+from crossroute.formats.openai_responses._common import (
     get_dict,
     get_list,
     get_str,
@@ -15,15 +15,15 @@ from crossroute.formats.openai_responses.common import (
     status_of,
     stop_reason_of,
 )
-from crossroute.formats.openai_responses.items import output_items, parse_output_items
-from crossroute.formats.openai_responses.request import render_reasoning, render_text
-from crossroute.formats.openai_responses.tools import (
+from crossroute.formats.openai_responses._items import output_items, parse_output_items
+from crossroute.formats.openai_responses._tools import (
     HOSTED_TOOLS,
     TOOL_CHOICE,
     namespace_of_tools,
     render_tool,
     render_tool_choice,
 )
+from crossroute.formats.openai_responses.upstream_request import render_reasoning, render_text
 from crossroute.formats.openai_responses.usage import read_usage
 
 # ---------------------------------------------------------------- upstream -> IR

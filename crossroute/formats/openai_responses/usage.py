@@ -6,7 +6,7 @@ from typing import Any
 
 from crossroute import ir
 from crossroute.formats._usage import latest
-from crossroute.formats.openai_responses.common import get_dict, get_int
+from crossroute.formats.openai_responses._common import get_dict, get_int
 
 
 def read_usage(wire: Any) -> ir.Usage | None:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import orjson
 
 from crossroute import ir
-from crossroute.formats.openai_responses.common import (
+from crossroute.formats.openai_responses._common import (
     FAMILY,
     get_dict,
     get_int,
@@ -24,7 +24,7 @@ from crossroute.formats.openai_responses.common import (
     stop_reason_of,
     summary_text,
 )
-from crossroute.formats.openai_responses.items import message_texts, upstream_call_id
+from crossroute.formats.openai_responses._items import message_texts, upstream_call_id
 from crossroute.formats.openai_responses.usage import read_usage
 from crossroute.sse import SSEParser
 

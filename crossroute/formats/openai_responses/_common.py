@@ -7,7 +7,7 @@ from typing import Any
 from crossroute import ir
 
 FAMILY = "openai"
-FORMAT: ir.Format = "openai-responses"
+NAME: ir.Format = "openai-responses"
 RESPONSE_PREFIX = "resp_"
 # A redacted Anthropic thinking block shown to a Responses client keeps its
 # "redacted" flag in the reasoning item id, the only other field a client replays.

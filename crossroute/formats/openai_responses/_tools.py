@@ -21,7 +21,7 @@ from crossroute.formats._input import (
     required_list,
     required_str,
 )
-from crossroute.formats.openai_responses.common import get_list, get_str
+from crossroute.formats.openai_responses._common import get_list, get_str
 
 HOSTED_TOOLS = "hosted_tools"
 TOOL_NAMESPACES = "tool_namespaces"

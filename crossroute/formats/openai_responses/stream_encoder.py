@@ -18,16 +18,16 @@ from typing import Any
 import orjson
 
 from crossroute import ir
-from crossroute.formats.openai_responses.common import (
+from crossroute.formats.openai_responses._common import (
     FAMILY,
     REDACTED_PREFIX,
     response_error_code,
     response_id,
     status_of,
 )
-from crossroute.formats.openai_responses.items import message_item, output_text_part
+from crossroute.formats.openai_responses._items import message_item, output_text_part
+from crossroute.formats.openai_responses._tools import namespace_of_tools
 from crossroute.formats.openai_responses.response import response_body
-from crossroute.formats.openai_responses.tools import namespace_of_tools
 from crossroute.sse import frame
 
 # most of a stream, built without a dict
@@ -53,7 +53,7 @@ class _Open:
 
 
 class StreamEncoder:
-    def __init__(self, req: ir.Request, **options: Any) -> None:
+    def __init__(self, req: ir.Request) -> None:
         self._req = req
         self._namespaces = namespace_of_tools(req.extras)
         self._seq = 0

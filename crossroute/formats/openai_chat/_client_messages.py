@@ -13,7 +13,7 @@ from crossroute.formats._input import (
     required_dict,
     required_str,
 )
-from crossroute.formats.openai_chat.common import (
+from crossroute.formats.openai_chat._common import (
     SIGNATURE_FAMILY,
     arguments_text,
     image_from_url,

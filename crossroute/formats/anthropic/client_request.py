@@ -9,7 +9,7 @@ Choices where the wire has no IR twin:
   `*_tool_result`, ...) are dropped: they only make sense to Anthropic's own
   servers. Server tools in `tools` are kept in `extras["server_tools"]`.
 - The raw `thinking` object is kept in `extras["thinking"]` so a same-format
-  hop can send it unchanged (adaptive, display); see request_render.
+  hop can send it unchanged (adaptive, display); see upstream_request.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import orjson
 from crossroute.custom_tools import wrap_input
 from crossroute.ir import Format, Image, Part, Reasoning, StopReason, ToolCall, Usage, signature_for_client
 
-FORMAT: Format = "openai-chat"
+NAME: Format = "openai-chat"
 # Chat's only signature slot is Google's `extra_content.google.thought_signature`.
 SIGNATURE_FAMILY = "gemini"
 ID_PREFIX = "chatcmpl-"

@@ -20,7 +20,7 @@ from crossroute.sse import frame
 
 
 class StreamEncoder:
-    def __init__(self, req: ir.Request, **options: Any) -> None:
+    def __init__(self, req: ir.Request) -> None:
         self._req = req
         self._started = False
         self._ended = False

@@ -8,7 +8,7 @@ import orjson
 
 from crossroute import ir
 from crossroute.formats._input import bad_request, optional_str, required_dict, required_list, required_str
-from crossroute.formats.openai_responses.common import (
+from crossroute.formats.openai_responses._common import (
     FAMILY,
     REDACTED_PREFIX,
     get_list,

@@ -27,7 +27,7 @@ from typing import Any
 from crossroute import ir
 from crossroute.custom_tools import arguments_object
 from crossroute.formats.anthropic._common import OWN_FAMILY, upstream_tool_id
-from crossroute.formats.anthropic.request_parse import reasoning_from_wire
+from crossroute.formats.anthropic.client_request import reasoning_from_wire
 from crossroute.reasoning import BUDGET_BY_EFFORT, budget_of, effort_of
 
 DEFAULT_MAX_TOKENS = 8192
