@@ -356,6 +356,8 @@ LOCKED_READER = """
         assert len(data["pad"]) == data["n"] * 101 % 50_000, data["n"]
         reads += 1
         versions.add(data["n"])
+        if reads == 1:
+            print("reading", flush=True)
         time.sleep(0.001)  # two readers back to back could hold the shared lock forever and starve the writer
     print(reads, len(versions), flush=True)
 """
@@ -363,9 +365,12 @@ LOCKED_READER = """
 
 def readers_beside_a_writer(tmp_path: Path, reader: tuple[str, ...], writer: tuple[str, ...]) -> list[tuple[str, str]]:
     """Two reader processes (script, args..., then a stop file) run while one writer process does its
-    rounds; each reader's (stdout, stderr) once the writer is done and they have stopped."""
+    rounds; each reader's (stdout, stderr) once the writer is done and they have stopped. The writer
+    starts once both readers have read once (they print "reading"), so a slow start cannot miss it."""
     stop = tmp_path / "stop"
     readers = [run_python(*reader, str(stop)) for _ in range(2)]
+    for process in readers:
+        assert process.stdout is not None and process.stdout.readline() == "reading\n"
     writing = run_python(*writer)
     try:
         out, err = writing.communicate(timeout=120)
@@ -420,6 +425,8 @@ STORE_READER = """
         n = account.priority
         assert (account.label, account.secret) == ("L" * n, "k" * (n + 1)), n
         reloads += 1
+        if reloads == 1:
+            print("reading", flush=True)
     print(reloads, flush=True)
 """
 
