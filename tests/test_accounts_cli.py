@@ -26,6 +26,7 @@ from tests.test_logging import ServedGateway, http
 
 PAIR_KEYS = ["sk-pair-FIRST-secret-0001", "sk-pair-SECOND-secret-0002"]
 COOL_KEYS = ["sk-cool-FIRST-secret-0003", "sk-cool-SECOND-secret-0004"]
+QUOTA_KEYS = ["sk-quota-ONLY-secret-0005"]
 
 
 def provider(name: str, fake: FakeUpstream, keys: list[str]) -> dict[str, Any]:
@@ -75,7 +76,8 @@ def upstream() -> Iterator[FakeUpstream]:
 @pytest.fixture(scope="module")
 def served(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedGateway]:
     tmp = tmp_path_factory.mktemp("accounts")
-    config = {"server": {}, "providers": [provider("pair", upstream, PAIR_KEYS), provider("cool", upstream, COOL_KEYS)]}
+    config = {"server": {}, "providers": [provider("pair", upstream, PAIR_KEYS), provider("cool", upstream, COOL_KEYS),
+                                          provider("quota", upstream, QUOTA_KEYS)]}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CROSSROUTE_HOME", str(tmp / "home"))  # the auth dir's default, for the gateway and the CLI
         gateway = ServedGateway(tmp, config, "--workers", "2")
@@ -116,14 +118,34 @@ def test_a_429d_account_shows_cooling_until_with_the_reason(served: ServedGatewa
     assert "cooling until " in line and "(rate limited)" in line and "429 rate_limit" in line
 
 
+def test_the_quota_an_answer_reports_is_shown_and_exported(served: ServedGateway, upstream: FakeUpstream) -> None:
+    assert accounts_json(config_of(served))["quota#0"]["quota"] is None  # nothing reported yet
+    upstream.script(Turn(text="ok", headers={
+        "x-ratelimit-limit-requests": "5000", "x-ratelimit-remaining-requests": "4999",
+        "x-ratelimit-limit-tokens": "2000000", "x-ratelimit-remaining-tokens": "1990000",
+        "x-ratelimit-reset-requests": "12ms", "x-ratelimit-reset-tokens": "1m30s"}))
+    started = time.time()
+    assert served.exchange(chat("quota-model")).startswith(b"HTTP/1.1 200 ")
+    quota = accounts_json(config_of(served))["quota#0"]["quota"]
+    assert {key: quota[key] for key in ("requests_left", "requests_limit", "tokens_left", "tokens_limit")} == {
+        "requests_left": 4999, "requests_limit": 5000, "tokens_left": 1990000, "tokens_limit": 2000000}
+    assert started + 85 < quota["resets_at"] < time.time() + 95  # the tokens' reset: the scarcer pool (99.5% vs 99.98% left)
+    line = next(line for line in accounts_cli(config_of(served)).stdout.splitlines() if line.startswith("quota#0 "))
+    assert "req 4999/5000, tok 1.99M/2M (resets " in line
+    metrics = served.exchange(http("GET", "/metrics", key=None)).decode()
+    assert 'crossroute_account_quota_remaining{account="quota#0",kind="requests"} 4999' in metrics
+    assert 'crossroute_account_quota_limit{account="quota#0",kind="tokens"} 2000000' in metrics
+    assert 'crossroute_account_quota_remaining{account="pair#0"' not in metrics  # its upstream never said
+
+
 def test_no_secret_is_printed_in_full(served: ServedGateway) -> None:
     outputs = [accounts_cli(config_of(served)), accounts_cli(config_of(served), "--json")]
     for done in outputs:
-        for key in PAIR_KEYS + COOL_KEYS:
+        for key in PAIR_KEYS + COOL_KEYS + QUOTA_KEYS:
             assert key not in done.stdout and key not in done.stderr
     assert "sk-p...0001" in outputs[0].stdout
     assert {row["secret"] for row in json.loads(outputs[1].stdout)} == {
-        "sk-p...0001", "sk-p...0002", "sk-c...0003", "sk-c...0004"}
+        "sk-p...0001", "sk-p...0002", "sk-c...0003", "sk-c...0004", "sk-q...0005"}
 
 
 def test_disable_and_enable_reach_the_running_gateway(served: ServedGateway, upstream: FakeUpstream) -> None:

@@ -10,10 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from crossroute.accounts.model import Account, OAuthToken, mask
-from crossroute.state.accounts import AccountView
+from crossroute.state.accounts import AccountView, Quota
 
 REASON_WORDS = {"rate_limited": "rate limited", "quota_exhausted": "quota", "auth": "auth", "server": "server"}
-COLUMNS = ("ID", "PROVIDER", "LABEL", "STATE", "IN FLIGHT", "REQUESTS", "TOKENS IN/OUT", "LAST ERROR", "SECRET")
+COLUMNS = ("ID", "PROVIDER", "LABEL", "STATE", "IN FLIGHT", "REQUESTS", "TOKENS IN/OUT", "QUOTA LEFT", "LAST ERROR",
+           "SECRET")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,7 @@ class AccountRow:
             "input_tokens": view.input_tokens, "output_tokens": view.output_tokens, "errors": view.errors,
             "last_error": ({"status": view.last_status, "kind": view.last_kind, "at": view.last_error_at}
                            if view.last_status else None),
+            "quota": _quota_json(view.quota),
             "secret": mask(self.account.secret),
         }
 
@@ -41,6 +43,7 @@ class AccountRow:
         view = self.view
         return (self.account.id, self.account.provider, self.account.label or "-", self.describe_state(now),
                 str(view.in_flight), str(view.requests), f"{view.input_tokens}/{view.output_tokens}",
+                describe_quota(view.quota, now),
                 f"{view.last_status} {view.last_kind}".rstrip() if view.last_status else "-",
                 mask(self.account.secret))
 
@@ -49,6 +52,37 @@ class AccountRow:
             why = REASON_WORDS.get(self.view.reason or "", "backoff")
             return f"cooling until {local_time(self.view.cooling_until, now)} ({why})"
         return self.state.replace("_", " ")
+
+
+def describe_quota(quota: Quota | None, now: float) -> str:
+    """`req 4999/5000, tok 1.9M/2M (resets 12:03:10)`: what the upstream said last; `-` if it never did."""
+    if quota is None:
+        return "-"
+    parts = [f"{name} {_amount(left)}/{_amount(limit)}"
+             for name, left, limit in (("req", quota.requests_left, quota.requests_limit),
+                                       ("tok", quota.tokens_left, quota.tokens_limit)) if left >= 0]
+    text = ", ".join(parts) or "?"
+    return f"{text} (resets {local_time(quota.resets_at, now)})" if quota.resets_at > now else text
+
+
+def _amount(count: int) -> str:
+    if count < 0:
+        return "?"
+    if count < 10_000:
+        return str(count)
+    if count < 1_000_000:
+        return f"{count / 1000:.4g}k"
+    return f"{count / 1_000_000:.4g}M"
+
+
+def _quota_json(quota: Quota | None) -> dict[str, Any] | None:
+    if quota is None:
+        return None
+    def count(value: int) -> int | None:
+        return value if value >= 0 else None
+    return {"requests_left": count(quota.requests_left), "requests_limit": count(quota.requests_limit),
+            "tokens_left": count(quota.tokens_left), "tokens_limit": count(quota.tokens_limit),
+            "resets_at": quota.resets_at or None, "seen_at": quota.seen_at}
 
 
 def rows(accounts: Sequence[Account], views: dict[str, AccountView], now: float | None = None) -> list[AccountRow]:

@@ -77,7 +77,7 @@ def reset_from_headers(headers: Mapping[str, str], now: float | None = None) -> 
             waits.append((headers.get(name.replace("-reset-", "-remaining-")) == "0", seconds))
     for name in _ANTHROPIC_RESETS:
         value = headers.get(name)
-        seconds = _seconds_until(value, now) if value else None
+        seconds = seconds_until(value, now) if value else None
         if seconds is not None:
             waits.append((headers.get(name.removesuffix("-reset") + "-remaining") == "0", seconds))
     if not waits:
@@ -112,7 +112,7 @@ def duration_seconds(value: str) -> float | None:
     return sum(float(number) * _SECONDS_PER_UNIT[unit] for number, unit in parts)
 
 
-def _seconds_until(value: str, now: float | None) -> float | None:
+def seconds_until(value: str, now: float | None) -> float | None:
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:

@@ -26,7 +26,7 @@ from crossroute.routing import cooldown, strategies
 from crossroute.routing.accounts import Candidate
 from crossroute.routing.registry import Route
 from crossroute.server.metrics import Metrics
-from crossroute.state.accounts import AccountState, Reason
+from crossroute.state.accounts import AccountState, Quota, Reason
 
 log = logging.getLogger("crossroute.routing")
 
@@ -144,6 +144,10 @@ class Lease:
                 log.debug("account %s cools down for %.0f s after status %d (%s, strike %d)", account_id, seconds,
                           error.status, reason, strikes)
         self._end(0, 0)
+
+    def reported_quota(self, quota: Quota) -> None:
+        """The upstream's answer (2xx or not) said how much of the account's rate limits is left."""
+        self._router.state.note_quota(self.candidate.account.id, quota)
 
     def broke(self, error: ir.GatewayError) -> None:
         """The stream failed after the client got bytes: the account's record

@@ -22,12 +22,12 @@ import hashlib
 import os
 import struct
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from crossroute import ir
 from crossroute.state import slots
-from crossroute.state.accounts import AccountView
+from crossroute.state.accounts import AccountView, Quota
 
 # Upper bounds (seconds) of the latency buckets: from a fast cached answer to a long reasoning stream.
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
@@ -235,7 +235,22 @@ def _account_lines(accounts: Iterable[tuple[str, AccountView]], now: float) -> l
           f"{max(0.0, v.cooling_until - now) if resting else 0.0:.3f}" for a, v, resting in cooling),
         "# TYPE crossroute_account_requests_total counter",
         *(f'crossroute_account_requests_total{{account="{a}"}} {v.requests}' for a, v in views),
+        "# TYPE crossroute_account_quota_remaining gauge",
+        *_quota_lines("crossroute_account_quota_remaining", views, lambda q: (q.requests_left, q.tokens_left)),
+        "# TYPE crossroute_account_quota_limit gauge",
+        *_quota_lines("crossroute_account_quota_limit", views, lambda q: (q.requests_limit, q.tokens_limit)),
     ]
+
+
+def _quota_lines(name: str, views: list[tuple[str, AccountView]],
+                 pick: Callable[[Quota], tuple[int, int]]) -> Iterator[str]:
+    """The last quota each account's upstream reported, per kind (requests, tokens); none where it never said."""
+    for account, view in views:
+        if view.quota is None:
+            continue
+        for kind, value in zip(("requests", "tokens"), pick(view.quota), strict=True):
+            if value >= 0:
+                yield f'{name}{{account="{account}",kind="{kind}"}} {value}'
 
 
 def _q(value: str) -> str:

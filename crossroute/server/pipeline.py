@@ -32,6 +32,7 @@ from crossroute.routing import (
     worth_another_candidate,
 )
 from crossroute.routing.cooldown import retry_after_seconds as retry_after_seconds  # its old home
+from crossroute.routing.quota import quota_from_headers
 from crossroute.routing.strategies import sticky_key
 from crossroute.server.http import JsonReply, Reply, Served, StreamReply
 from crossroute.server.metrics import Metrics
@@ -250,6 +251,9 @@ class Pipeline:
             raise ir.GatewayError(502, f"provider {provider.name} is unreachable") from None
         finally:
             call.upstream_wait += time.perf_counter() - waiting
+        quota = quota_from_headers(response.headers)
+        if quota is not None:
+            _lease(call).reported_quota(quota)
         if response.status >= 300:
             if response.status == 401 and not refreshed:  # one refresh-and-retry on the same account
                 fresh = await provider.refresh(account)

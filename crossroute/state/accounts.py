@@ -1,5 +1,6 @@
 """Account state shared by every worker of a host: cooldowns, strikes, the last
-error, in-flight counts, totals and the round-robin cursors.
+error, in-flight counts, totals, the last quota the upstream reported and the
+round-robin cursors.
 
 `AccountState` is the interface (a Redis implementation for replicas fills
 it later, keeping a local view fresh by pub/sub). `SharedAccountState` is the
@@ -41,6 +42,19 @@ log = logging.getLogger("crossroute.routing")
 
 
 @dataclass(frozen=True, slots=True)
+class Quota:
+    """What an upstream last said of an account's rate limits (OpenAI's
+    `x-ratelimit-*`, Anthropic's `anthropic-ratelimit-*` headers); -1 = not said."""
+
+    requests_left: int = -1
+    requests_limit: int = -1
+    tokens_left: int = -1
+    tokens_limit: int = -1
+    resets_at: float = 0.0  # Unix seconds when the scarcer of the two refills; 0 = not said
+    seen_at: float = 0.0  # Unix seconds of the answer that said it
+
+
+@dataclass(frozen=True, slots=True)
 class AccountView:
     """One account's shared state, as `crossroute accounts` and /metrics show it."""
 
@@ -55,6 +69,7 @@ class AccountView:
     last_status: int  # 0 = none yet
     last_kind: str
     last_error_at: float
+    quota: Quota | None = None  # None: no upstream answer has reported one
 
 
 class AccountState(Protocol):
@@ -75,6 +90,8 @@ class AccountState(Protocol):
     def cool(self, account_id: str, until: float, reason: Reason) -> None: ...
     def recovered(self, account_id: str) -> None:
         """A success: strikes and cooldown are cleared."""
+    def note_quota(self, account_id: str, quota: Quota) -> None:
+        """The quota an upstream answer reported (replacing the last one)."""
     def view(self, account_id: str) -> AccountView: ...
     def reset(self) -> None:
         """Forget every cooldown and strike (totals stay)."""
@@ -85,11 +102,13 @@ class AccountState(Protocol):
 
 _GENERATION = 16  # header offset of the cooldown generation (u64)
 CAPACITY = 4096  # accounts and cursors; a slot is never given back
-_LAYOUT = slots.Layout(b"CRAS0001", CAPACITY, 128)
+_LAYOUT = slots.Layout(b"CRAS0002", CAPACITY, 128)
 
 # Slot layout (offsets in a slot); 8-byte fields first so each is aligned.
 _DIGEST, _COOLING, _LAST_AT, _REQUESTS, _INPUT, _OUTPUT, _ERRORS = 0, 16, 24, 32, 40, 48, 56
 _IN_FLIGHT, _STRIKES, _LAST_STATUS, _REASON, _LAST_KIND = 64, 68, 72, 74, 75
+_QUOTA_SEEN = 80  # the quota to the slot's end: seen at, requests left/limit, tokens left/limit, resets at
+_QUOTA = struct.Struct("=d4qd")
 _F64 = struct.Struct("=d")
 _U64 = struct.Struct("=Q")
 _I32 = struct.Struct("=i")
@@ -200,6 +219,15 @@ class SharedAccountState:
         finally:
             self._unlock()
 
+    def note_quota(self, account_id: str, quota: Quota) -> None:
+        at = self._slot(account_id) + _QUOTA_SEEN
+        self._lock()
+        try:
+            _QUOTA.pack_into(self._map, at, quota.seen_at, quota.requests_left, quota.requests_limit,
+                             quota.tokens_left, quota.tokens_limit, quota.resets_at)
+        finally:
+            self._unlock()
+
     def reset(self) -> None:
         self._lock()
         try:
@@ -294,7 +322,16 @@ def _view_at(m: mmap.mmap, at: int) -> AccountView:
         last_status=_U16.unpack_from(m, at + _LAST_STATUS)[0],
         last_kind=ERROR_KINDS[_U8.unpack_from(m, at + _LAST_KIND)[0] % len(ERROR_KINDS)],
         last_error_at=_F64.unpack_from(m, at + _LAST_AT)[0],
+        quota=_quota_at(m, at),
     )
+
+
+def _quota_at(m: mmap.mmap, at: int) -> Quota | None:
+    seen_at, requests_left, requests_limit, tokens_left, tokens_limit, resets_at = _QUOTA.unpack_from(
+        m, at + _QUOTA_SEEN)
+    if not seen_at:
+        return None
+    return Quota(requests_left, requests_limit, tokens_left, tokens_limit, resets_at, seen_at)
 
 
 def read_views(path: str | Path, account_ids: list[str]) -> dict[str, AccountView]:

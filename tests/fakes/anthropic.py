@@ -128,7 +128,7 @@ class Anthropic(ProtocolServer):
             return await stream_reply(exchange, plan)
         await refuse_non_stream(request, turn)
         return web.Response(
-            body=orjson.dumps(plan.message()), content_type="application/json", headers=headers()
+            body=orjson.dumps(plan.message()), content_type="application/json", headers={**headers(), **turn.headers}
         )
 
 
@@ -535,7 +535,8 @@ def error_frame(status: int, message: str) -> bytes:
 
 
 async def stream_reply(exchange: Exchange, plan: Plan) -> web.StreamResponse:
-    response = await open_stream(exchange.request, "text/event-stream; charset=utf-8", headers())
+    response = await open_stream(exchange.request, "text/event-stream; charset=utf-8",
+                                 {**headers(), **exchange.turn.headers})
     sink = Sink(exchange.request, response, exchange.turn, error_frame)
     turn = exchange.turn
 

@@ -41,7 +41,7 @@ class OpenAIChat(oc.OpenAIServer):
         return web.Response(
             body=orjson.dumps(completion(exchange)),
             content_type="application/json",
-            headers=oc.response_headers(),
+            headers={**oc.response_headers(), **turn.headers},
         )
 
 
@@ -382,7 +382,8 @@ def error_frame(status: int, message: str) -> bytes:
 
 async def stream_reply(exchange: Exchange) -> web.StreamResponse:
     turn = exchange.turn
-    response = await open_stream(exchange.request, "text/event-stream; charset=utf-8", oc.response_headers())
+    response = await open_stream(exchange.request, "text/event-stream; charset=utf-8",
+                                 {**oc.response_headers(), **exchange.turn.headers})
     sink = Sink(exchange.request, response, turn, error_frame)
     writer = ChunkWriter(exchange)
 

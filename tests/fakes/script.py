@@ -72,6 +72,7 @@ class Turn:
     stream_error: tuple[int, str] | None = None
     delay: float = 0.0
     chunk_text: int = 5
+    headers: dict[str, str] = field(default_factory=dict)  # sent with the answer, e.g. the provider's rate-limit headers
 
 
 @dataclass(slots=True)
