@@ -10,16 +10,13 @@ from collections.abc import Mapping
 from crossroute.routing.cooldown import duration_seconds, seconds_until
 from crossroute.state.accounts import Quota
 
-# The header that says a quota is there at all, checked first so an answer without one costs one lookup each.
-_OPENAI = "x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens"
-_ANTHROPIC = "anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-tokens-remaining", \
-    "anthropic-ratelimit-input-tokens-remaining"
-
 
 def quota_from_headers(headers: Mapping[str, str], now: float | None = None) -> Quota | None:
-    if _OPENAI[0] in headers or _OPENAI[1] in headers:
+    """None for an answer without rate-limit headers (five lookups: this runs on every upstream answer)."""
+    if "x-ratelimit-remaining-requests" in headers or "x-ratelimit-remaining-tokens" in headers:
         return _openai(headers, time.time() if now is None else now)
-    if any(name in headers for name in _ANTHROPIC):
+    if ("anthropic-ratelimit-requests-remaining" in headers or "anthropic-ratelimit-tokens-remaining" in headers
+            or "anthropic-ratelimit-input-tokens-remaining" in headers):
         return _anthropic(headers, time.time() if now is None else now)
     return None
 
