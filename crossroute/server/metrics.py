@@ -61,6 +61,7 @@ class Metrics:
     def __init__(self, path: str | Path | None = None) -> None:
         self._offsets: dict[tuple[int, str, str], int] = {}
         self._fd, self._map = slots.open_table(Path(path) if path is not None else None, _LAYOUT)
+        self._lock, self._unlock = slots.lockers(self._fd)
         self._words = memoryview(self._map).cast("Q")
 
     # ------------------------------------------------------------ recording (the lease calls these)
@@ -107,6 +108,7 @@ class Metrics:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+            self._lock, self._unlock = slots.lockers(-1)
 
     # ------------------------------------------------------------ the scrape
 
@@ -187,12 +189,6 @@ class Metrics:
 
     def _used_slots(self) -> Iterator[int]:
         return slots.used_slots(self._map, _LAYOUT)
-
-    def _lock(self) -> None:
-        slots.lock(self._fd)
-
-    def _unlock(self) -> None:
-        slots.unlock(self._fd)
 
 
 def metrics_file_for(responses_db: str | Path) -> Path:

@@ -109,6 +109,7 @@ _DIGEST, _COOLING, _LAST_AT, _REQUESTS, _INPUT, _OUTPUT, _ERRORS = 0, 16, 24, 32
 _IN_FLIGHT, _STRIKES, _LAST_STATUS, _REASON, _LAST_KIND = 64, 68, 72, 74, 75
 _QUOTA_SEEN = 80  # the quota to the slot's end: seen at, requests left/limit, tokens left/limit, resets at
 _QUOTA = struct.Struct("=d4qd")
+_TOTALS = struct.Struct("=3Q")  # requests, input tokens, output tokens: side by side from _REQUESTS
 _F64 = struct.Struct("=d")
 _U64 = struct.Struct("=Q")
 _I32 = struct.Struct("=i")
@@ -130,6 +131,7 @@ class SharedAccountState:
         self._fd = -1
         self._live_fd = -1
         self._fd, self._map = slots.open_table(self.path, _LAYOUT)
+        self._lock, self._unlock = slots.lockers(self._fd)
         if self.path is None:
             return
         self._join()
@@ -175,11 +177,10 @@ class SharedAccountState:
         m, at = self._map, self._slot(account_id)
         self._lock()
         try:
-            _I32.pack_into(m, at + _IN_FLIGHT, max(0, _I32.unpack_from(m, at + _IN_FLIGHT)[0] - 1))
-            _U64.pack_into(m, at + _REQUESTS, _U64.unpack_from(m, at + _REQUESTS)[0] + 1)
-            if input_tokens or output_tokens:
-                _U64.pack_into(m, at + _INPUT, _U64.unpack_from(m, at + _INPUT)[0] + input_tokens)
-                _U64.pack_into(m, at + _OUTPUT, _U64.unpack_from(m, at + _OUTPUT)[0] + output_tokens)
+            in_flight = _I32.unpack_from(m, at + _IN_FLIGHT)[0]
+            _I32.pack_into(m, at + _IN_FLIGHT, in_flight - 1 if in_flight > 0 else 0)
+            requests, input_total, output_total = _TOTALS.unpack_from(m, at + _REQUESTS)
+            _TOTALS.pack_into(m, at + _REQUESTS, requests + 1, input_total + input_tokens, output_total + output_tokens)
         finally:
             self._unlock()
 
@@ -243,6 +244,7 @@ class SharedAccountState:
             if fd >= 0:
                 os.close(fd)
         self._fd = self._live_fd = -1
+        self._lock, self._unlock = slots.lockers(-1)
 
     # ------------------------------------------------------------ plumbing
 
@@ -273,12 +275,6 @@ class SharedAccountState:
         _U32.pack_into(self._map, at + _STRIKES, 0)
         _F64.pack_into(self._map, at + _COOLING, 0.0)
         _U8.pack_into(self._map, at + _REASON, 0)
-
-    def _lock(self) -> None:
-        slots.lock(self._fd)
-
-    def _unlock(self) -> None:
-        slots.unlock(self._fd)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
