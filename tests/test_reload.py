@@ -192,6 +192,13 @@ class Gateway:
     def wait_for_log(self, fragment: str, mark: int, seconds: float = 10) -> None:
         wait_for(lambda: fragment in self.log_since(mark), seconds, f"no {fragment!r} in the log")
 
+    def reload_by_sighup(self, text: str) -> None:
+        """The config file rewritten, SIGHUP sent, and back once every worker has logged the reload."""
+        mark = len(self.lines)
+        replace_file(self.config, text)
+        self.process.send_signal(signal.SIGHUP)
+        self.wait_reloaded(mark)
+
     def wait_reloaded(self, mark: int, seconds: float = 10) -> None:
         """Until every worker (or the one process) has logged a reload since `mark`."""
         if not self.workers:
@@ -374,10 +381,7 @@ def test_a_stream_in_flight_across_a_reload_finishes_on_the_old_config(
         client = threading.Thread(target=lambda: held.update(text=gateway.chat("hold-1", stream=True)), daemon=True)
         client.start()
         wait_for(lambda: "hold-1" in upstream.seen, 10, "the stream did not reach the upstream")
-        mark = len(gateway.lines)
-        replace_file(gateway.config, gateway.text("key-two", upstream_port=other.port))
-        gateway.process.send_signal(signal.SIGHUP)
-        gateway.wait_reloaded(mark)
+        gateway.reload_by_sighup(gateway.text("key-two", upstream_port=other.port))
         assert gateway.chat("new") == answer_text("new")
         assert "new" in other.seen and "new" not in upstream.seen  # the new config's upstream, while the stream is held
         upstream.release.set()
@@ -393,10 +397,7 @@ def test_a_stream_in_flight_across_a_reload_finishes_on_the_old_config(
 def test_a_worker_that_dies_after_a_reload_comes_back_with_the_new_config(
         start: Callable[..., Gateway], upstream: SlowUpstream) -> None:
     gateway = start(workers=2)
-    mark = len(gateway.lines)
-    replace_file(gateway.config, gateway.text("key-two", alias="fast"))
-    gateway.process.send_signal(signal.SIGHUP)
-    gateway.wait_reloaded(mark)
+    gateway.reload_by_sighup(gateway.text("key-two", alias="fast"))
     for pid in gateway.workers:
         os.kill(pid, signal.SIGKILL)
     wait_for(lambda: len(gateway.children() - gateway.workers) == 2, 15, "the workers were not replaced")
@@ -409,10 +410,7 @@ def test_a_worker_that_dies_after_a_reload_comes_back_with_the_new_config(
 def test_no_process_is_left_after_sighup_a_killed_worker_and_sigterm_with_sighup_during_the_drain(
         start: Callable[..., Gateway], upstream: SlowUpstream) -> None:
     gateway = start(workers=2)
-    mark = len(gateway.lines)
-    replace_file(gateway.config, gateway.text("key-two", alias="fast"))
-    gateway.process.send_signal(signal.SIGHUP)
-    gateway.wait_reloaded(mark)
+    gateway.reload_by_sighup(gateway.text("key-two", alias="fast"))
     os.kill(next(iter(gateway.workers)), signal.SIGKILL)
     wait_for(lambda: len(gateway.children() - gateway.workers) == 1, 15, "the worker was not replaced")
     held: dict[str, str] = {}
@@ -457,10 +455,7 @@ def test_reloads_keep_the_response_store_and_its_one_connection(start: Callable[
     assert first.status_code == 200, first.text
     previous = first.json()["id"]
     for i in range(1, 6):
-        mark = len(gateway.lines)
-        replace_file(gateway.config, gateway.text(f"key-{i}", alias=f"alias-{i}"))
-        gateway.process.send_signal(signal.SIGHUP)
-        gateway.wait_reloaded(mark)
+        gateway.reload_by_sighup(gateway.text(f"key-{i}", alias=f"alias-{i}"))
         reply = httpx.post(url, json={"model": f"alias-{i}", "input": f"stored-{i}", "previous_response_id": previous},
                            timeout=30)
         assert reply.status_code == 200, reply.text  # the chain stored before the reload is found

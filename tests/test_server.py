@@ -281,7 +281,7 @@ def test_server_timing_leaves_out_the_upstream_wait(gateway: RunningGateway, cle
 @pytest.mark.parametrize("value,expected", [("7", 7.0), ("1.5", 1.5), ("-3", 0.0), ("soon", None), ("", None),
                                             ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)])
 def test_retry_after_values(value: str, expected: float | None) -> None:
-    from crossroute.server.pipeline import retry_after_seconds
+    from crossroute.routing.cooldown import retry_after_seconds
 
     assert retry_after_seconds(value) == expected
 

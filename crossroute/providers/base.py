@@ -52,6 +52,10 @@ class Provider:
     def url(self, model: str, stream: bool) -> str:
         raise NotImplementedError
 
+    def proxy_for(self, account: Account) -> str | None:
+        """The account's own proxy, else the provider's (None: the environment's, or none)."""
+        return self.config.proxy if account.proxy is None else account.proxy
+
     def url_for(self, account: Account, model: str, stream: bool) -> str:
         """The URL for this account (a per-account resource or project); by default the provider's."""
         return self.url(model, stream)

@@ -31,7 +31,6 @@ from crossroute.routing import (
     cooldown,
     worth_another_candidate,
 )
-from crossroute.routing.cooldown import retry_after_seconds as retry_after_seconds  # its old home
 from crossroute.routing.quota import quota_from_headers
 from crossroute.routing.strategies import sticky_key
 from crossroute.server.http import JsonReply, Reply, Served, StreamReply
@@ -237,8 +236,7 @@ class Pipeline:
         waiting = time.perf_counter()
         try:
             timeouts = provider.timeouts
-            proxy = provider.config.proxy if account.proxy is None else account.proxy
-            response = await self.client.post(url, body, headers, timeouts.first_byte, proxy,
+            response = await self.client.post(url, body, headers, timeouts.first_byte, provider.proxy_for(account),
                                               idle_timeout=timeouts.idle, connect_timeout=timeouts.connect)
         except TimeoutError:
             _warn(candidate, url, "timed out (connecting, or waiting for the answer's head)")
@@ -483,9 +481,9 @@ class Pipeline:
                                       orjson.dumps(provider.count_tokens_body(rendered, route.model)))
             if provider.prepares:
                 request = await provider.prepare(request, account)
-            proxy = provider.config.proxy if account.proxy is None else account.proxy
             async with asyncio.timeout(COUNT_TIMEOUT):
-                response = await self.client.post(request.url, request.body, request.headers, proxy=proxy,
+                response = await self.client.post(request.url, request.body, request.headers,
+                                                  proxy=provider.proxy_for(account),
                                                   connect_timeout=provider.timeouts.connect)
                 try:
                     raw = await response.read()
