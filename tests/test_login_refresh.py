@@ -97,6 +97,13 @@ def test_each_client_format_reaches_kimi_with_the_accounts_token_and_device_head
     assert len(kimi.requests) == 5 and not kimi.refused and kimi.oauth.refresh_calls == 0
 
 
+def test_two_logins_with_different_labels_rotate(kimi: FakeKimi, tmp_path: Path) -> None:
+    tokens = {file_of(seed_account(tmp_path / "auth", kimi, label))["access_token"] for label in ("work", "home")}
+    with RunningGateway(kimi_config(tmp_path, kimi), tmp_path / "state.sqlite3") as gateway:
+        assert [chat(gateway.url).status_code for _ in range(4)] == [200] * 4
+    assert {bearer(seen) for seen in kimi.requests} == tokens
+
+
 def test_a_token_is_refreshed_ahead_of_expiry_and_the_rotated_refresh_token_is_kept(kimi: FakeKimi,
                                                                                     tmp_path: Path) -> None:
     account = seed_account(tmp_path / "auth", kimi, "work", lifetime=120)  # inside Kimi's 5-minute lead
