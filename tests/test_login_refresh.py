@@ -133,6 +133,17 @@ def test_a_401_refreshes_once_and_the_request_is_retried(kimi: FakeKimi, tmp_pat
     assert new["refresh_token"] in kimi.oauth.refresh_tokens
 
 
+def test_a_refresh_outage_keeps_the_token_while_it_lasts_without_a_storm(kimi: FakeKimi, tmp_path: Path) -> None:
+    account = seed_account(tmp_path / "auth", kimi, "work", lifetime=120)  # due for a refresh, still valid
+    before = file_of(account)
+    kimi.oauth.refresh_outage = 503
+    with RunningGateway(kimi_config(tmp_path, kimi), tmp_path / "state.sqlite3") as gateway:
+        assert [chat(gateway.url).status_code for _ in range(3)] == [200] * 3
+    assert kimi.oauth.refresh_calls == 1  # the next try waits (30 s), the requests go on meanwhile
+    assert {bearer(seen) for seen in kimi.requests} == {before["access_token"]}
+    assert file_of(account) == before
+
+
 def test_a_refused_refresh_marks_needs_login_and_the_next_account_serves_without_a_storm(kimi: FakeKimi,
                                                                                           tmp_path: Path) -> None:
     auth = tmp_path / "auth"

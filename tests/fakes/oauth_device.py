@@ -18,7 +18,8 @@ a code past its lifetime gets `expired_token`. Refresh tokens rotate: each
 refresh answers a new pair and the old refresh token is dead from then on
 (reusing it: `invalid_grant`). `refresh_calls` counts refresh requests; with
 `refresh_delay` the answer waits, and a client that leaves meanwhile changes
-nothing (the handler is cancelled before the rotation). `issued` holds every
+nothing (the handler is cancelled before the rotation); with `refresh_outage`
+every refresh fails with that status. `issued` holds every
 token handed out, so tests can look for them where they must not be.
 
 `FakeKimi` puts it behind the Kimi paths with Kimi's API at
@@ -88,6 +89,7 @@ class OAuthDeviceServer:
     deny: bool = False
     slow_down_on: set[int] = field(default_factory=set)
     refresh_delay: float = 0.0
+    refresh_outage: int | None = None  # a status (503) every refresh gets, changing nothing
     # what happened
     refresh_calls: int = 0
     refresh_refused: int = 0
@@ -188,6 +190,8 @@ class OAuthDeviceServer:
         self.refresh_calls += 1
         if self.refresh_delay:
             await asyncio.sleep(self.refresh_delay)  # a client that leaves cancels this: nothing rotates
+        if self.refresh_outage is not None:
+            return self._error(self.refresh_outage, "temporarily_unavailable")
         if refresh_token not in self.refresh_tokens:
             self.refresh_refused += 1
             return self._error(self.refusal_status, "invalid_grant", "the refresh token is invalid or was used")
