@@ -156,6 +156,10 @@ class Usage:
     def windows(self) -> tuple[UsageWindow, UsageWindow]:
         return self.primary, self.secondary
 
+    def roll(self, now: float) -> None:
+        for window in self.windows():
+            window.roll(now)
+
 
 class BackendRefusal(Exception):
     """An error answer from the Codex backend, already in its wire shape."""
@@ -528,8 +532,7 @@ class FakeCodex(ThreadedApp):
             return json_answer(refusal.body, refusal.status)
         now = self.now()
         with self.lock:
-            for window in self.usage.windows():
-                window.roll(now)
+            self.usage.roll(now)
             limit_reached = any(w.exhausted() for w in self.usage.windows())
             body = {
                 "plan_type": grant.identity.plan,
@@ -587,9 +590,8 @@ class FakeCodex(ThreadedApp):
         """Count one answered request in both windows, or refuse with usage_limit_reached when one is spent."""
         now = self.now()
         with self.lock:
+            self.usage.roll(now)
             windows = self.usage.windows()
-            for window in windows:
-                window.roll(now)
             spent = [w for w in windows if w.exhausted()]
             if not spent:
                 for window in windows:
@@ -650,8 +652,9 @@ def check_codex_body(body: dict[str, Any], models: tuple[str, ...]) -> None:
         raise detail(
             400, f"The '{body.get('model')}' model is not supported when using Codex with a ChatGPT account."
         )
-    items = body.get("input") if isinstance(body.get("input"), list) else []
-    check_codex_items([item for item in items if isinstance(item, dict)])
+    items = body.get("input")
+    if isinstance(items, list):
+        check_codex_items([item for item in items if isinstance(item, dict)])
 
 
 def check_codex_items(items: list[dict[str, Any]]) -> None:
