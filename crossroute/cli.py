@@ -117,6 +117,33 @@ def cmd_accounts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_login(args: argparse.Namespace) -> int:
+    from crossroute.oauth.base import LoginFailed
+    from crossroute.oauth.command import UsageError, list_logins, run_login
+
+    if args.list:
+        list_logins(sys.stdout)
+        return 0
+    if not args.provider:
+        print("crossroute: login needs a provider (a provider name from the config or a login kind; "
+              "see crossroute login --list)", file=sys.stderr)
+        return 2
+    config = _load(args.config)
+    try:
+        run_login(config, args.provider, label=args.label, device=args.device, browser=args.browser,
+                  import_path=args.import_path, open_browser=not args.no_browser)
+    except UsageError as exc:
+        print(f"crossroute: {exc}", file=sys.stderr)
+        return 2
+    except LoginFailed as exc:
+        print(f"crossroute: login failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ncrossroute: login cancelled", file=sys.stderr)
+        return 130
+    return 0
+
+
 def _print_accounts(accounts: list[Account], config: Config, as_json: bool) -> int:
     import orjson
 
@@ -164,6 +191,21 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.add_argument("--config")
     accounts.add_argument("--json", action="store_true", help="a JSON list instead of the table")
     accounts.set_defaults(func=cmd_accounts)
+    login = sub.add_parser("login", help="log in to a provider's subscription (an account in the auth dir)",
+                           description="Log in with the provider's own login (a device code, or a browser) and "
+                                       "keep the account in the auth dir. Log in again with another --label for "
+                                       "a second account; with the same label to renew one.")
+    login.add_argument("provider", nargs="?", help="a provider name from the config, or a login kind")
+    login.add_argument("--list", action="store_true", help="the login providers and their status")
+    login.add_argument("--config")
+    login.add_argument("--label", help="the account's label (default: the provider's name)")
+    how = login.add_mutually_exclusive_group()
+    how.add_argument("--device", action="store_true", help="log in with a device code")
+    how.add_argument("--browser", action="store_true", help="log in in a browser on this machine")
+    how.add_argument("--import", dest="import_path", nargs="?", const="", metavar="PATH",
+                     help="use a login you already have (the provider CLI's credential file, or PATH)")
+    login.add_argument("--no-browser", action="store_true", help="do not open a browser; print the address")
+    login.set_defaults(func=cmd_login)
     launch = sub.add_parser("launch", help="start an agent CLI configured to use the gateway",
                             description="Start codex, claude, gemini, opencode or qwen pointed at the gateway "
                                         "(address and key from the config), in a temporary config dir.")

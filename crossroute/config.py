@@ -14,13 +14,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from crossroute.kinds import DEFAULT_BASE_URLS, PRESETS
+from crossroute.kinds import COMING_LOGIN_KINDS, DEFAULT_BASE_URLS, LOGIN_KINDS, PRESETS
 from crossroute.upstream_proxy import DIRECT, UnusableProxy, parse_proxy
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -65,6 +66,7 @@ class ProviderConfig(_Strict):
     kind: str
     preset: str | None = None
     base_url: str | None = None
+    auth_url: str | None = None  # login kinds: the OAuth server's base (default: the real service)
     api_keys: list[str] = Field(default_factory=list)
     models: list[ModelEntry] = Field(default_factory=list)
     headers: dict[str, str] = Field(default_factory=dict)
@@ -72,6 +74,17 @@ class ProviderConfig(_Strict):
     timeouts: Timeouts = Field(default_factory=lambda: Timeouts())
     proxy: str | None = None  # http://[user:pass@]host:port; "" or "direct": none; unset: the environment's
     excluded_models: list[str] = Field(default_factory=list)  # globs: hidden from /v1/models and from routing
+    _base_url_configured: bool = PrivateAttr(default=False)
+
+    @property
+    def base_url_configured(self) -> bool:
+        """Whether the config set base_url (it then wins over a login's per-account resource URL)."""
+        return self._base_url_configured
+
+    @property
+    def is_login(self) -> bool:
+        """A login provider: its accounts come from `crossroute login`, in the auth dir."""
+        return self.kind in LOGIN_KINDS
 
     def excludes(self, model: str) -> bool:
         """Whether `excluded_models` hides this model (as `provider/model` asks for it)."""
@@ -132,6 +145,8 @@ class ProviderConfig(_Strict):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, value: str) -> str:
+        if value in COMING_LOGIN_KINDS:
+            raise ValueError(f"kind {value!r}: {COMING_LOGIN_KINDS[value]} (see crossroute login --list)")
         if value not in DEFAULT_BASE_URLS:
             raise ValueError(f"unknown provider kind {value!r}; expected one of {', '.join(sorted(DEFAULT_BASE_URLS))}")
         return value
@@ -140,6 +155,8 @@ class ProviderConfig(_Strict):
     def _fill_from_preset(self) -> ProviderConfig:
         if self.timeout is not None:
             self.timeouts.first_byte = self.timeout
+        self._base_url_configured = self.base_url is not None
+        self._fill_login_defaults()
         preset_name = self.preset or (self.name if self.name in PRESETS else None)
         if self.preset and self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; expected one of {', '.join(sorted(PRESETS))}")
@@ -156,6 +173,19 @@ class ProviderConfig(_Strict):
             self.base_url = default
         self.base_url = self.base_url.rstrip("/")
         return self
+
+    def _fill_login_defaults(self) -> None:
+        login = LOGIN_KINDS.get(self.kind)
+        if login is None:
+            if self.auth_url is not None:
+                raise ValueError(f"auth_url is only for login kinds ({', '.join(sorted(LOGIN_KINDS))})")
+            return
+        if self.api_keys:
+            raise ValueError(f"a {self.kind} provider's accounts come from `crossroute login {self.name}`, "
+                             "not api_keys")
+        self.auth_url = (self.auth_url or login.auth_url).rstrip("/")
+        if not self.models:
+            self.models = [ModelEntry(name=m) for m in login.models]
 
 
 class PayloadMatch(_Strict):

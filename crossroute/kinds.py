@@ -16,6 +16,25 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
     "openai-responses": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com",
     "gemini": "https://generativelanguage.googleapis.com",
+    "kimi": "https://api.kimi.com/coding/v1",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LoginDefaults:
+    """A login provider's kind: its accounts come from `crossroute login` (the auth dir), not `api_keys`."""
+
+    auth_url: str  # the OAuth server's base
+    models: tuple[str, ...]  # the built-in list, used when the config lists none
+
+
+LOGIN_KINDS: dict[str, LoginDefaults] = {
+    "kimi": LoginDefaults("https://auth.kimi.com", ("kimi-for-coding", "kimi-for-coding-highspeed")),
+}
+# Login kinds whose login and API are not built yet: the config says so rather than half-serve them.
+COMING_LOGIN_KINDS: dict[str, str] = {
+    "codex": "the Codex (ChatGPT) login is not built yet",
+    "qwen": "the Qwen OAuth login is not built yet",
 }
 
 

@@ -5,8 +5,9 @@
      "excluded_models": [], "proxy": null, "headers": {}}
 
 or, for a login, `"type": "oauth"` with `access_token`, `refresh_token` and
-`expires_at` (Unix seconds or RFC 3339) in place of `api_key`. Only `provider`
-and the credential are required. Fields this module does not know are kept
+`expires_at` (Unix seconds or RFC 3339) in place of `api_key`, and
+`needs_login` (a reason, or null) once its refresh token has been refused. Only
+`provider` and the credential are required. Fields this module does not know are kept
 when the file is rewritten; in an OAuth file they are the token's `extras`.
 
 Errors name the field and what is wrong with it, never its value."""
@@ -26,7 +27,7 @@ MAX_FILE_BYTES = 1 << 20
 ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}")
 ACCOUNT_ID_RULE = "letters, digits and _ . @ -, at most 128, starting with a letter or digit"
 OVERRIDES_STEM = "overrides"  # <auth dir>/overrides.json holds options for the config's accounts
-_OPTIONS = ("label", "disabled", "priority", "weight", "excluded_models", "proxy", "headers")
+_OPTIONS = ("label", "disabled", "priority", "weight", "excluded_models", "proxy", "headers", "needs_login")
 _API_KEY_FIELDS = ("api_key",)
 _OAUTH_FIELDS = ("access_token", "refresh_token", "expires_at")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # would break (or forge lines in) the upstream request head
@@ -83,6 +84,7 @@ def parse_account(account_id: str, raw: bytes, source: str) -> Account:
         proxy=_proxy(data),
         headers=_string_map(data, "headers"),
         source=source,
+        needs_login=_optional(data, "needs_login", str, None),
     )
 
 
@@ -93,11 +95,13 @@ def render_account(account: Account, existing: dict[str, Any]) -> bytes:
                               "label": account.label, "disabled": account.disabled,
                               "priority": account.priority, "weight": account.weight,
                               "excluded_models": list(account.excluded_models), "proxy": account.proxy,
-                              "headers": dict(account.headers)}
+                              "headers": dict(account.headers), "needs_login": account.needs_login}
     if isinstance(account.credential, OAuthToken):
         fields.update((k, v) for k, v in account.credential.extras.items() if k not in _KNOWN)
     dropped = _OAUTH_FIELDS if isinstance(account.credential, ApiKey) else _API_KEY_FIELDS
     fields.update((k, v) for k, v in existing.items() if k not in fields and k not in dropped)
+    if fields["needs_login"] is None:  # a usable account's file does not mention it
+        del fields["needs_login"]
     return render_object(fields)
 
 

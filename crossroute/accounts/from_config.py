@@ -14,9 +14,12 @@ def accounts_from_config(config: Config) -> list[Account]:
     """One account per key, in the config's order: id `<provider>#<n>` (n the
     key's index), label `<provider> key <n+1>`. A provider without keys (a
     local server) gets one account with an empty key. The provider's headers
-    and proxy stay on the provider; they are not copied here."""
+    and proxy stay on the provider; they are not copied here.
+    A login provider has none here: its accounts are files in the auth dir."""
     accounts = []
     for provider in config.providers:
+        if provider.is_login:  # its accounts are the auth dir's files
+            continue
         for index, key in enumerate(provider.api_keys or [""]):
             accounts.append(Account(
                 id=config_account_id(provider.name, index),

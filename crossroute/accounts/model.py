@@ -51,6 +51,13 @@ class Account:
     proxy: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     source: str = "config"  # "config", or the path of its auth-dir file
+    # Why a login account cannot be used until `crossroute login` is run again (its refresh token was
+    # refused); None: usable. Persisted in its file, so every worker and `crossroute accounts` see it.
+    needs_login: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return not self.disabled and self.needs_login is None
 
     @property
     def secret(self) -> str:

@@ -3,6 +3,7 @@ running gateway's workers left it in the state file), secrets masked."""
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ class AccountRow:
                            if view.last_status else None),
             "quota": _quota_json(view.quota),
             "secret": mask(self.account.secret),
+            "needs_login": self.account.needs_login,
+            "fix": login_command(self.account) if self.state == "needs_login" else None,
         }
 
     def cells(self, now: float) -> tuple[str, ...]:
@@ -51,6 +54,8 @@ class AccountRow:
         if self.state == "cooling":
             why = REASON_WORDS.get(self.view.reason or "", "backoff")
             return f"cooling until {local_time(self.view.cooling_until, now)} ({why})"
+        if self.state == "needs_login":
+            return f"needs login: run {login_command(self.account)}"
         return self.state.replace("_", " ")
 
 
@@ -101,10 +106,15 @@ def state_of(account: Account, view: AccountView, now: float) -> str:
 
 
 def needs_login(account: Account, now: float) -> bool:
-    """An OAuth token that has run out and cannot be refreshed."""
+    """A refresh token the provider refused, or an OAuth token that has run out and cannot be refreshed."""
     token = account.credential
-    return (isinstance(token, OAuthToken) and not token.refresh_token
+    return account.needs_login is not None or (isinstance(token, OAuthToken) and not token.refresh_token
             and token.expires_at is not None and token.expires_at <= now)
+
+
+def login_command(account: Account) -> str:
+    """The command that gives the account a new login (same provider and label, so the same file)."""
+    return f"crossroute login {shlex.quote(account.provider)} --label {shlex.quote(account.label)}"
 
 
 def local_time(when: float, now: float) -> str:

@@ -96,6 +96,7 @@ class AccountStore:
         store = cls(config, lock)
         try:
             store.auth_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            warn_if_open(store.auth_dir)
             remove_stale_temps(store.auth_dir)
         except OSError as exc:
             log.error("auth dir %s cannot be created (%s); only the config's accounts are used",
@@ -340,6 +341,13 @@ class AccountStore:
             log.error("%s: %s; no overrides apply until it is fixed", OVERRIDES_FILE, reason)
             return signature, {}
         return signature, data
+
+
+def warn_if_open(auth_dir: Path) -> None:
+    """A warning when users other than the owner can enter the auth dir (its files hold tokens)."""
+    mode = stat.S_IMODE(os.stat(auth_dir).st_mode)
+    if mode & 0o077:
+        log.warning("auth dir %s can be read by other users (mode %03o); run chmod 700 on it", auth_dir, mode)
 
 
 def _check_overrides(data: dict[str, Any]) -> None:

@@ -84,7 +84,7 @@ class Router:
             self._views.clear()
         ready, stale_at = [], math.inf
         for account in self.accounts.get(route.provider.name, ()):
-            if account.disabled or _excluded(account, route.model):
+            if not account.usable or _excluded(account, route.model):
                 continue
             until = self.state.cooling_until(account.id)
             if until <= now:
@@ -98,7 +98,7 @@ class Router:
         soonest: tuple[float, str] | None = None
         for route in routes:
             for account in self.accounts.get(route.provider.name, ()):
-                if not account.disabled and not _excluded(account, route.model):
+                if account.usable and not _excluded(account, route.model):
                     until = self.state.cooling_until(account.id)
                     if soonest is None or until < soonest[0]:
                         soonest = (until, account.id)

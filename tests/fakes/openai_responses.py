@@ -62,7 +62,9 @@ class OpenAIResponses(oc.OpenAIServer):
         await refuse_non_stream(request, turn)
         final = plan.response(plan.final_status(), plan.final_items(), plan.usage_object())
         return web.Response(
-            body=orjson.dumps(final), content_type="application/json", headers=oc.response_headers()
+            body=orjson.dumps(final),
+            content_type="application/json",
+            headers={**oc.response_headers(), **turn.headers},
         )
 
 
@@ -400,8 +402,11 @@ class EventWriter:
         return self.event("response.failed", response=response)
 
 
-async def stream_reply(exchange: Exchange, plan: Plan) -> web.StreamResponse:
-    response = await open_stream(exchange.request, "text/event-stream; charset=utf-8", oc.response_headers())
+async def stream_reply(
+    exchange: Exchange, plan: Plan, headers: dict[str, str] | None = None
+) -> web.StreamResponse:
+    headers = {**oc.response_headers(), **exchange.turn.headers, **(headers or {})}
+    response = await open_stream(exchange.request, "text/event-stream; charset=utf-8", headers)
     writer = EventWriter(plan)
     sink = Sink(exchange.request, response, exchange.turn, writer.failed)
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from types import TracebackType
 from typing import Any
 
 import orjson
@@ -18,13 +16,14 @@ from .gemini import Gemini
 from .openai_chat import OpenAIChat
 from .openai_responses import OpenAIResponses
 from .script import Recorded, Script, Turn
+from .threaded import ThreadedApp
 from .wire import FakeState, Issued, ProtocolServer, Rejection, StreamCut
 
 DEFAULT_MODELS = ("fake-model",)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class FakeUpstream:
+class FakeUpstream(ThreadedApp):
     """A scripted upstream provider.
 
     fake = FakeUpstream(api_key="up-key"); fake.script(Turn(text="hi")); ...; fake.stop()
@@ -33,28 +32,17 @@ class FakeUpstream:
     pop nothing. Every request is recorded in `requests`.
     """
 
+    thread_name = "fake-upstream"
+
     def __init__(self, api_key: str | None = "up-key", *, models: Sequence[str] = DEFAULT_MODELS) -> None:
+        super().__init__()
         self.api_key = api_key
-        self.requests: list[Recorded] = []
         self.disconnects: list[Recorded] = []  # requests whose client left before the answer ended
         self._script = Script()
         self._state = FakeState(self._script, Issued(), tuple(models), api_key)
-        self._loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
-        self._port = 0
-        self._started = threading.Event()
-        self._failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="fake-upstream", daemon=True)
-        self._thread.start()
-        self._started.wait(10)
-        if self._failure is not None:
-            raise RuntimeError("fake upstream failed to start") from self._failure
+        self.start()
 
     # ------------------------------------------------------------- public API
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
 
     @property
     def pending(self) -> int:
@@ -77,48 +65,10 @@ class FakeUpstream:
     def requests_for(self, protocol: str) -> list[Recorded]:
         return [r for r in self.requests if r.protocol == protocol]
 
-    def stop(self) -> None:
-        if not self._thread.is_alive():
-            return
-        if self._runner is not None:
-            future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
-            try:
-                future.result(timeout=5)
-            except Exception:  # noqa: BLE001 - a slow shutdown must not fail the test that stops us
-                pass
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeUpstream:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
     # ------------------------------------------------------------- server
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._start())
-        except BaseException as exc:  # noqa: BLE001 - reported to the constructor
-            self._failure = exc
-            self._started.set()
-            return
-        self._started.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-        self._loop.close()
-
-    async def _start(self) -> None:
-        runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=0.5, handler_cancellation=True)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        self._port = runner.addresses[0][1]
+    def build_app(self) -> web.Application:
+        return self._app()
 
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)

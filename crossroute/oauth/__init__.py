@@ -1,0 +1,37 @@
+"""Logins: the login-kind registry (`LOGINS`), one module per login provider.
+
+    kind = login_kind("kimi")            # a LoginKind, or an Unavailable entry saying why not
+    token = kind.login("device", ctx)    # crossroute/oauth/command.py runs this for `crossroute login`
+    manager_for(kind, auth_url)          # refreshes (crossroute/oauth/refresh.py), used by the providers
+
+A new login provider is a module here with a `LoginKind` subclass, one entry
+in `LOGINS`, its defaults in crossroute/kinds.py (LOGIN_KINDS, DEFAULT_BASE_URLS)
+and its provider class in crossroute/providers/."""
+
+from __future__ import annotations
+
+from crossroute.oauth.base import LoginKind, Status, Unavailable
+from crossroute.oauth.kimi import KimiLogin
+
+LOGINS: dict[str, LoginKind | Unavailable] = {
+    "kimi": KimiLogin(),
+    "codex": Unavailable("codex", "Codex (ChatGPT plan)", Status(
+        "unsupported", "yet: the ChatGPT login is being built", "use an OpenAI API key meanwhile (kind: openai)")),
+    "qwen": Unavailable("qwen", "Qwen Code (qwen.ai OAuth)", Status(
+        "ended", "2026-04-15", "the free tier ended; its login is not built yet (paid DashScope API keys: "
+                               "kind: openai)")),
+    "claude": Unavailable("claude", "Claude.ai subscription (Claude Code login)", Status(
+        "unsupported", "Anthropic authorises those credentials for Claude Code only",
+        "use an Anthropic API key (kind: anthropic)")),
+    "antigravity": Unavailable("antigravity", "Antigravity (Google)", Status(
+        "unsupported", "its terms forbid third-party clients and accounts get banned", "use a Gemini API key")),
+    "gemini-cli": Unavailable("gemini-cli", "Gemini CLI personal Google login", Status(
+        "ended", "2026-06-18", "use a Gemini API key (kind: gemini)")),
+}
+
+
+def login_kind(name: str) -> LoginKind | Unavailable | None:
+    return LOGINS.get(name)
+
+
+__all__ = ["LOGINS", "LoginKind", "Status", "Unavailable", "login_kind"]

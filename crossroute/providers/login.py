@@ -1,0 +1,63 @@
+"""Providers whose accounts are logins (OAuth tokens in the auth dir): the token
+is made fresh before each request uses it (by the login kind's lead time) and
+once more after a 401, through the kind's RefreshManager (crossroute/oauth/refresh.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, ClassVar
+
+from crossroute import ir
+from crossroute.config import ProviderConfig
+from crossroute.oauth.base import LoginKind, RefreshRejected, RefreshUnavailable
+from crossroute.oauth.refresh import manager_for
+from crossroute.providers.base import Provider, UpstreamRequest
+
+if TYPE_CHECKING:
+    from crossroute.accounts import Account, OAuthToken
+
+
+class LoginProvider(Provider):
+    """Mixed in before the class of the format the API speaks:
+    `class KimiProvider(LoginProvider, OpenAICompatProvider)`."""
+
+    login: ClassVar[LoginKind]
+
+    def __init__(self, config: ProviderConfig) -> None:
+        super().__init__(config)
+        assert config.auth_url is not None
+        self.tokens = manager_for(self.login, config.auth_url)
+
+    def resource_base(self, token: OAuthToken) -> str | None:
+        """A per-account API base the login answered with (Qwen's `resource_url`); None: the provider's.
+        A base_url set in the config wins over it."""
+        return None
+
+    def url_for(self, account: Account, model: str, stream: bool) -> str:
+        url = self.url(model, stream)
+        if not self.config.base_url_configured:
+            base = self.resource_base(self.tokens.current(account))
+            if base:
+                return base.rstrip("/") + url[len(self.base_url):]
+        return url
+
+    async def prepare(self, request: UpstreamRequest, account: Account) -> UpstreamRequest:
+        try:
+            token = await self.tokens.fresh_token(account)
+        except RefreshRejected:
+            raise ir.GatewayError(401, f"an account of provider {self.name} needs a new login (crossroute login "
+                                       f"{self.name})", kind="authentication") from None
+        except RefreshUnavailable:
+            raise ir.GatewayError(503, f"provider {self.name}: the login could not be refreshed; try again later",
+                                  kind="unavailable") from None
+        if token.access_token != account.secret:
+            request.headers.update(self.auth_headers(token.access_token))
+        request.headers.update(self.login.request_headers(token))
+        return request
+
+    async def refresh(self, account: Account) -> Account | None:
+        try:
+            token = await self.tokens.after_rejection(account)
+        except (RefreshRejected, RefreshUnavailable):
+            return None
+        return replace(account, credential=token)

@@ -1,0 +1,92 @@
+"""What the login tests share: a config for a Kimi provider at the fake, the
+`crossroute login` command as a subprocess, and account files seeded with
+tokens the fake issued (as a finished login leaves them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from crossroute.accounts.model import Account, OAuthToken
+from crossroute.oauth.command import save_login
+from crossroute.oauth.kimi import KimiLogin
+from tests.fakes.oauth_device import FakeKimi
+from tests.gateway_runner import free_port
+from tests.test_cli import wait_until_healthy
+
+CLIENT_KEY = "sk-client-login"
+MODEL = "kimi-for-coding"
+
+
+def kimi_config(tmp: Path, fake: FakeKimi, **routing: Any) -> dict[str, Any]:
+    return {
+        "server": {"api_keys": [CLIENT_KEY], "port": free_port()},
+        "state": {"path": str(tmp / "state.sqlite3"), "auth_dir": str(tmp / "auth")},
+        "providers": [{"name": "kimi", "kind": "kimi", "base_url": fake.base_url, "auth_url": fake.url}],
+        "routing": routing,
+    }
+
+
+def write_config(tmp: Path, config: dict[str, Any]) -> Path:
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    """`crossroute ...` without a terminal or a display, as in CI or over ssh."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    return subprocess.run([sys.executable, "-m", "crossroute.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, env=env)
+
+
+def login(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return cli("login", "kimi", "--config", str(config), "--no-browser", *args)
+
+
+@contextmanager
+def served(tmp: Path, config: dict[str, Any], *args: str) -> Iterator[Path]:
+    """A `crossroute serve` process on the config; yields the file its stderr goes to."""
+    path = write_config(tmp, config)
+    log = tmp / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "crossroute.cli", "serve", "--config", str(path), *args],
+                                   stdout=subprocess.DEVNULL, stderr=sink, stdin=subprocess.DEVNULL)
+        try:
+            wait_until_healthy(config["server"]["port"])
+            yield log
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+def seed_account(auth_dir: Path, fake: FakeKimi, label: str, lifetime: float = 3600.0,
+                 **options: Any) -> Account:
+    """An account file holding a live login from the fake, expiring in `lifetime` seconds."""
+    device_id = f"device-{label}"
+    answer = fake.oauth.issue(device_id=device_id, lifetime=lifetime)
+    token = KimiLogin().token_from_answer(answer)
+    token = OAuthToken(token.access_token, token.refresh_token, token.expires_at, {**token.extras,
+                                                                                   "device_id": device_id})
+    account = save_login(auth_dir, "kimi", label, token)
+    if options:
+        path = Path(account.source)
+        path.write_text(json.dumps({**json.loads(path.read_text()), **options}))
+    return account
+
+
+def file_of(account: Account) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(Path(account.source).read_text())
+    return data
+
+
+def bearer(recorded: Any) -> str:
+    return str(recorded.headers["authorization"]).removeprefix("Bearer ")
