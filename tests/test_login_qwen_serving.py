@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -189,6 +191,28 @@ def test_two_workers_and_another_process_refresh_an_account_exactly_once(tmp_pat
         assert "token refreshed" in logs
         shown = logs + metrics + printed
         assert not [token for token in tokens_in_play(qwen, before, file_of(account)) if token in shown]
+
+
+def test_a_kill_during_a_refresh_leaves_a_whole_file_whose_access_token_serves(tmp_path: Path) -> None:
+    with FakeQwen(access_ttl=600) as qwen:
+        account = seed(tmp_path / "auth", qwen, "work")
+        before = file_of(account)
+        path = write_config(tmp_path, qwen_config(tmp_path, qwen))
+        qwen.refresh_delay = 60  # the server has rotated the token; the answer never reaches the killed client
+        refresher = subprocess.Popen([sys.executable, "-c", REFRESH_SCRIPT, str(path), account.id],
+                                     stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while qwen.counters.refresh_calls == 0:
+            assert time.monotonic() < deadline and refresher.poll() is None
+            time.sleep(0.05)
+        os.kill(refresher.pid, signal.SIGKILL)
+        refresher.wait(10)
+        assert file_of(account) == before  # the old file, whole
+        assert sorted(p.name for p in (tmp_path / "auth").iterdir()) == [".locks", Path(account.source).name]
+        answer = httpx.post(f"{qwen.url}/v1/chat/completions", timeout=10, json={
+            "model": MODEL, "messages": [{"role": "user", "content": "hi"}]}, headers={
+            "authorization": f"Bearer {before['access_token']}", "x-dashscope-authtype": "qwen-oauth"})
+        assert answer.status_code == 200  # its access token serves until it expires
 
 
 def test_a_refused_refresh_marks_needs_login_and_the_next_account_serves(qwen: FakeQwen, tmp_path: Path) -> None:
