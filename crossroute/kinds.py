@@ -17,6 +17,7 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
     "anthropic": "https://api.anthropic.com",
     "gemini": "https://generativelanguage.googleapis.com",
     "kimi": "https://api.kimi.com/coding/v1",
+    "qwen": "https://portal.qwen.ai/v1",  # a login's own resource_url wins over it, a configured base_url over both
 }
 
 
@@ -30,11 +31,12 @@ class LoginDefaults:
 
 LOGIN_KINDS: dict[str, LoginDefaults] = {
     "kimi": LoginDefaults("https://auth.kimi.com", ("kimi-for-coding", "kimi-for-coding-highspeed")),
+    "qwen": LoginDefaults("https://chat.qwen.ai", ("coder-model", "qwen3-coder-plus", "qwen3-coder-flash",
+                                                   "vision-model")),
 }
 # Login kinds whose login and API are not built yet: the config says so rather than half-serve them.
 COMING_LOGIN_KINDS: dict[str, str] = {
     "codex": "the Codex (ChatGPT) login is not built yet",
-    "qwen": "the Qwen OAuth login is not built yet",
 }
 
 
@@ -44,6 +46,7 @@ class Preset:
     base_url: str
     env: tuple[str, ...]
     models: tuple[str, ...] = ()
+    adaptation: str | None = None  # the provider class the host needs (providers/__init__.py ADAPTATIONS)
 
 
 PRESETS: dict[str, Preset] = {
@@ -65,5 +68,7 @@ PRESETS: dict[str, Preset] = {
     "xai": Preset("openai", "https://api.x.ai/v1", ("XAI_API_KEY",), ("grok-4", "grok-code-fast-1")),
     "fireworks": Preset("openai", "https://api.fireworks.ai/inference/v1", ("FIREWORKS_API_KEY",), ()),
     "cerebras": Preset("openai", "https://api.cerebras.ai/v1", ("CEREBRAS_API_KEY",), ("qwen-3-coder-480b",)),
+    "dashscope": Preset("openai", "https://dashscope.aliyuncs.com/compatible-mode/v1", ("DASHSCOPE_API_KEY",),
+                        ("qwen3-coder-plus", "qwen3-coder-flash"), adaptation="dashscope"),
     "moonshot": Preset("openai", "https://api.moonshot.ai/v1", ("MOONSHOT_API_KEY",), ("kimi-k2-0905-preview",)),
 }

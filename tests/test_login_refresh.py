@@ -49,16 +49,17 @@ REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
     "gemini": (f"/v1beta/models/{MODEL}:generateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}),
 }
 # Another process that needs the account's token fresh (its file's token expires within the lead);
-# it prints a digest of the token it got.
+# it prints a digest of the token it got. Any login kind: the config's first provider's.
 REFRESH_SCRIPT = """
 import asyncio, hashlib, sys
 from crossroute.accounts.store import AccountStore
 from crossroute.config import load_config
-from crossroute.oauth.kimi import KimiLogin
+from crossroute.oauth import login_kind
 from crossroute.oauth.refresh import RefreshManager
 config = load_config(sys.argv[1])
 account = AccountStore.open(config).get(sys.argv[2])
-token = asyncio.run(RefreshManager(KimiLogin(), config.providers[0].auth_url).fresh_token(account))
+kind = login_kind(config.providers[0].kind)
+token = asyncio.run(RefreshManager(kind, config.providers[0].auth_url).fresh_token(account))
 print(hashlib.sha256(token.access_token.encode()).hexdigest(), flush=True)
 """
 
