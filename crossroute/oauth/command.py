@@ -15,8 +15,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-import httpx
-
 from crossroute.accounts.authfile import (
     MAX_FILE_BYTES,
     BadAccountFile,
@@ -31,7 +29,9 @@ from crossroute.accounts.model import Account, OAuthToken
 from crossroute.accounts.store import LOCK_DIR, warn_if_open
 from crossroute.config import Config
 from crossroute.oauth import LOGINS, LoginKind, Unavailable
-from crossroute.oauth.base import HTTP_TIMEOUT, Flow, LoginContext, LoginFailed
+from crossroute.oauth.base import Flow, LoginContext, LoginFailed
+from crossroute.oauth.http import control_client
+from crossroute.upstream_proxy import UnusableProxy
 
 log = logging.getLogger("crossroute.oauth")
 
@@ -46,6 +46,7 @@ class Target:
     provider: str  # the provider name the account file names
     auth_url: str
     configured: bool  # whether the config has that provider (else the file waits for one)
+    proxy: str | None = None  # the provider's `proxy:` (None: the environment's)
 
 
 def list_logins(out: TextIO) -> None:
@@ -64,7 +65,7 @@ def resolve(config: Config, name: str) -> Target:
         if not isinstance(entry, LoginKind):
             raise UsageError(f"provider {name} is of kind {provider.kind}, which takes API keys, not a login")
         assert provider.auth_url is not None
-        return Target(entry, provider.name, provider.auth_url, True)
+        return Target(entry, provider.name, provider.auth_url, True, provider.proxy)
     entry = LOGINS.get(name)
     if entry is None:
         known = ", ".join(sorted({*LOGINS, *(p.name for p in config.providers if p.kind in LOGINS)}))
@@ -77,7 +78,7 @@ def resolve(config: Config, name: str) -> Target:
                          "name the one to log in to")
     if of_kind:
         assert of_kind[0].auth_url is not None
-        return Target(entry, of_kind[0].name, of_kind[0].auth_url, True)
+        return Target(entry, of_kind[0].name, of_kind[0].auth_url, True, of_kind[0].proxy)
     return Target(entry, name, entry.auth_url, False)
 
 
@@ -98,7 +99,11 @@ def run_login(config: Config, name: str, *, label: str | None, device: bool = Fa
     if flow == "import":
         token = import_token(target.kind, import_path or "")
     else:
-        with httpx.Client(timeout=HTTP_TIMEOUT) as http:
+        try:
+            http = control_client(target.auth_url, target.proxy)
+        except UnusableProxy as exc:
+            raise LoginFailed(str(exc)) from None
+        with http:
             token = target.kind.login(flow, LoginContext(http, target.auth_url, out, open_browser))
     account = save_login(Path(config.state.auth_dir), target.provider,
                          label or target.kind.default_label(token) or target.provider, token)
