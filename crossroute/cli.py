@@ -50,6 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logs.setup(args.log_level, args.log_format or config.server.log_format,
                config.server.access_log and not args.no_access_log)
     print(describe(config), file=sys.stderr)
+    if args.config is None:
+        _print_found_logins()
     server = config.server
     keys = "client keys required" if server.api_keys else "no client keys (loopback only)"
     workers = server.workers or os.cpu_count() or 1
@@ -61,6 +63,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"crossroute: cannot listen on {server.host}:{server.port}: {exc.strerror}", file=sys.stderr)
         return 1
     return stopped
+
+
+def _print_found_logins() -> None:
+    """The zero-config start names the agent CLIs' logins it sees, and the command that would use each."""
+    from crossroute.oauth.discovery import describe_found, find_logins
+
+    for line in describe_found(find_logins()):
+        print(line, file=sys.stderr)
 
 
 def cmd_models(args: argparse.Namespace) -> int:

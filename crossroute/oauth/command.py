@@ -30,6 +30,7 @@ from crossroute.accounts.store import LOCK_DIR, warn_if_open
 from crossroute.config import Config
 from crossroute.oauth import LOGINS, LoginKind, Unavailable
 from crossroute.oauth.base import Flow, LoginContext, LoginFailed
+from crossroute.oauth.discovery import describe_found, find_logins
 from crossroute.oauth.http import control_client
 from crossroute.upstream_proxy import UnusableProxy
 
@@ -55,6 +56,9 @@ def list_logins(out: TextIO) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     for name, status, note in rows:
         print(f"{name.ljust(widths[0])}  {status.ljust(widths[1])}  {note}", file=out)
+    found = describe_found(find_logins())
+    print("", *(found or ["No agent CLI logins found on this machine (Codex CLI, Kimi CLI, Qwen Code)."]),
+          sep="\n", file=out)
 
 
 def resolve(config: Config, name: str) -> Target:
