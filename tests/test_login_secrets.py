@@ -6,6 +6,7 @@ file's `needs_login`, the log, the client's error or `crossroute accounts`; /met
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -34,18 +35,37 @@ class Echo:
         app = web.Application()
         app.router.add_post("/coding/v1/chat/completions", self._api)
         app.router.add_post("/api/oauth/token", self._token)
+        app.router.add_post("/api/oauth/device_authorization", self._device)
         self._server = ThreadedApp(app)
         self.url = self._server.url
 
-    async def _api(self, request: web.Request) -> web.Response:
+    async def _api(self, request: web.Request) -> web.StreamResponse:
         sent = request.headers.get("Authorization", "")
         message = (f"rejected credentials {sent}; token {sent.removeprefix('Bearer ')} is not allowed; "
                    f"refresh token {self.leak} is on file; id_token {JWT}")
-        return web.json_response({"error": {"message": message, "type": "invalid_request_error",
-                                            "code": "bad_credentials"}}, status=400)
+        error = {"error": {"message": message, "type": "invalid_request_error", "code": "bad_credentials"}}
+        if not (await request.json()).get("stream_midway"):
+            return web.json_response(error, status=400)
+        stream = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await stream.prepare(request)
+        first = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": MODEL,
+                 "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi"}, "finish_reason": None}]}
+        await stream.write(b"data: " + json.dumps(first).encode() + b"\n\n")
+        await asyncio.sleep(0.2)  # the error comes later, in a read of its own (as the gateway expects)
+        await stream.write(b"data: " + json.dumps(error).encode() + b"\n\n")
+        await stream.write_eof()
+        return stream
+
+    async def _device(self, request: web.Request) -> web.Response:
+        return web.json_response({"device_code": "dc-1", "user_code": "1234-5678", "interval": 1, "expires_in": 60,
+                                  "verification_uri": f"{self.url}/device"})
 
     async def _token(self, request: web.Request) -> web.Response:
-        refresh = str((await request.post()).get("refresh_token", ""))
+        form = await request.post()
+        if form.get("grant_type") != "refresh_token":  # a login's poll: refused, naming tokens it should not
+            return web.json_response({"error": "access_denied", "error_description": f"denied: Bearer {self.leak}, "
+                                      f"id_token {JWT}, refresh_token={self.leak}"}, status=400)
+        refresh = str(form.get("refresh_token", ""))
         return web.json_response({"error": refresh, "error_description": f"refresh_token={refresh} is revoked "
                                                                          f"(access {self.leak})"}, status=400)
 
@@ -102,6 +122,22 @@ def test_upstream_errors_reach_the_client_without_tokens(tmp_path: Path, kimi: F
     assert_clean(caplog.text, [*secrets, JWT])
 
 
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+def test_an_error_event_mid_stream_reaches_the_client_without_tokens(tmp_path: Path, kimi: FakeKimi, echo: Echo,
+                                                                     path: str) -> None:
+    account = seed_account(tmp_path / "auth", kimi, "main")
+    secrets = secrets_of(account)
+    echo.leak = secrets[1]
+    config = kimi_config(tmp_path, kimi)
+    config["providers"][0]["base_url"] = f"{echo.url}/coding/v1"
+    config["payload"] = [{"overrides": {"stream_midway": True}}]  # the echo's cue to fail after a first chunk
+    body = {"model": MODEL, "stream": True, "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+    with RunningGateway(config, tmp_path / "state.sqlite3") as gateway:
+        answer = httpx.post(f"{gateway.url}{path}", json=body, headers=HEADERS, timeout=30)
+    assert answer.status_code == 200 and "hi" in answer.text and "rror" in answer.text
+    assert_clean(answer.text, [*secrets, JWT])
+
+
 def test_a_refusal_naming_the_refresh_token_does_not_spread_it(tmp_path: Path, kimi: FakeKimi, echo: Echo,
                                                                caplog: pytest.LogCaptureFixture) -> None:
     account = seed_account(tmp_path / "auth", kimi, "main", lifetime=60)  # refreshed before its first use
@@ -126,6 +162,16 @@ def test_a_refusal_naming_the_refresh_token_does_not_spread_it(tmp_path: Path, k
         assert_clean(listing.stdout + listing.stderr, secrets)
 
 
+def test_a_refused_login_names_no_token(tmp_path: Path, kimi: FakeKimi, echo: Echo) -> None:
+    echo.leak = kimi.oauth.issue()["access_token"]
+    config = kimi_config(tmp_path, kimi)
+    config["providers"][0]["auth_url"] = echo.url
+    done = cli("login", "kimi", "--config", str(write_config(tmp_path, config)), "--no-browser")
+    assert done.returncode == 1
+    assert done.stderr.strip() == "crossroute: login failed: the sign-in was denied (access_denied)"
+    assert_clean(done.stdout + done.stderr, [echo.leak, JWT])
+
+
 def test_metrics_and_accounts_show_no_token(tmp_path: Path, kimi: FakeKimi) -> None:
     account = seed_account(tmp_path / "auth", kimi, "main")
     config = kimi_config(tmp_path, kimi)
@@ -140,6 +186,10 @@ def test_metrics_and_accounts_show_no_token(tmp_path: Path, kimi: FakeKimi) -> N
         listing = cli("accounts", "--config", str(config_path), *args)
         assert listing.returncode == 0 and account.id in listing.stdout
         assert_clean(listing.stdout + listing.stderr, secrets_of(account))
+    table = cli("accounts", "--config", str(config_path)).stdout
+    assert "(login, token until " in table  # when it runs out, not what it is
+    row = json.loads(cli("accounts", "--config", str(config_path), "--json").stdout)[0]
+    assert row["login"] is True and row["token_expires_at"] == account.credential.expires_at  # type: ignore[union-attr]
 
 
 def test_a_loose_auth_dir_and_account_file_are_reported(tmp_path: Path, kimi: FakeKimi,

@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
+import httpx
+
 from crossroute.accounts.authfile import (
     MAX_FILE_BYTES,
     BadAccountFile,
@@ -32,6 +34,7 @@ from crossroute.oauth import LOGINS, LoginKind, Unavailable
 from crossroute.oauth.base import Flow, LoginContext, LoginFailed
 from crossroute.oauth.discovery import describe_found, find_logins
 from crossroute.oauth.http import control_client
+from crossroute.providers.redaction import scrub
 from crossroute.upstream_proxy import UnusableProxy
 
 log = logging.getLogger("crossroute.oauth")
@@ -103,12 +106,7 @@ def run_login(config: Config, name: str, *, label: str | None, device: bool = Fa
     if flow == "import":
         token = import_token(target.kind, import_path or "")
     else:
-        try:
-            http = control_client(target.auth_url, target.proxy)
-        except UnusableProxy as exc:
-            raise LoginFailed(str(exc)) from None
-        with http:
-            token = target.kind.login(flow, LoginContext(http, target.auth_url, out, open_browser))
+        token = _log_in(target, flow, out, open_browser)
     account = save_login(Path(config.state.auth_dir), target.provider,
                          label or target.kind.default_label(token) or target.provider, token)
     print(f"Logged in: account {account.id} (label {account.label}) for provider {target.provider}", file=out)
@@ -116,6 +114,19 @@ def run_login(config: Config, name: str, *, label: str | None, device: bool = Fa
         print(f"To use it, add to the config's providers: - {{name: {target.provider}, kind: {target.kind.name}}}",
               file=out)
     return account
+
+
+def _log_in(target: Target, flow: Flow, out: TextIO, open_browser: bool) -> OAuthToken:
+    """The kind's flow over a client through the provider's proxy; its failure as one line without a token."""
+    try:
+        with control_client(target.auth_url, target.proxy) as http:
+            return target.kind.login(flow, LoginContext(http, target.auth_url, out, open_browser))
+    except LoginFailed as exc:
+        raise LoginFailed(scrub(str(exc))) from None
+    except UnusableProxy as exc:
+        raise LoginFailed(str(exc)) from None
+    except httpx.HTTPError as exc:  # a flow that let one through
+        raise LoginFailed(f"the OAuth server could not be reached ({type(exc).__name__})") from None
 
 
 def import_token(kind: LoginKind, path_text: str) -> OAuthToken:

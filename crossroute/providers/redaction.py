@@ -88,12 +88,15 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
 def request_secrets(headers: dict[str, str], account: Account) -> list[str]:
     """The credentials one upstream request carried: its auth headers' values and the account's
     own secrets (a login's refresh token too, which the request never carried but an error may name)."""
-    found = header_secrets(headers)
+    return [*header_secrets(headers), *credential_secrets(account)]
+
+
+def credential_secrets(account: Account) -> list[str]:
+    """The account's own secrets: its key, or its login's access and refresh tokens."""
     credential = account.credential
-    found.append(credential.secret)
     if isinstance(credential, OAuthToken) and credential.refresh_token:
-        found.append(credential.refresh_token)
-    return found
+        return [credential.access_token, credential.refresh_token]
+    return [credential.secret]
 
 
 def header_secrets(headers: dict[str, str]) -> list[str]:

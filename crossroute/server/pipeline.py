@@ -21,7 +21,7 @@ from crossroute.formats import DEFAULT_OPTIONS, ClientOptions, StreamEncoder, Wi
 from crossroute.logs import field_value, upstream_failed
 from crossroute.payload import PayloadRules, apply_payload_rules
 from crossroute.providers import Provider, UpstreamRequest
-from crossroute.providers.redaction import Redactor, request_secrets
+from crossroute.providers.redaction import Redactor, credential_secrets, request_secrets
 from crossroute.routing import (
     Candidate,
     Lease,
@@ -314,7 +314,7 @@ class Pipeline:
             async for chunk in response.chunks():
                 sniffer.feed(chunk)
                 if _opens_error_event(chunk):
-                    chunk = self.redactor.raw(chunk)
+                    chunk = self.redactor.with_secrets(credential_secrets(candidate.account)).raw(chunk)
                 yield chunk
             complete = True
         except (UpstreamError, TimeoutError) as exc:
@@ -416,7 +416,7 @@ class Pipeline:
                     if isinstance(event, ir.StreamStart):
                         event = ir.StreamStart(response_id or event.id, call.model, event.usage)
                     elif isinstance(event, ir.StreamError):
-                        self.redactor.error(event.error)
+                        self.redactor.with_secrets(credential_secrets(candidate.account)).error(event.error)
                         _lease(call).broke(event.error)
                     if collector is not None:
                         collector.feed(event)
