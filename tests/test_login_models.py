@@ -18,7 +18,7 @@ import pytest
 from crossroute.kinds import LOGIN_KINDS
 from tests.fakes.oauth_device import FakeKimi
 from tests.gateway_runner import RunningGateway
-from tests.login_kimi import CLIENT_KEY, bearer, kimi_config, seed_account
+from tests.login_kimi import CLIENT_KEY, bearer, cli, kimi_config, seed_account, served
 
 HEADERS = {"authorization": f"Bearer {CLIENT_KEY}"}
 BUILT_IN = set(LOGIN_KINDS["kimi"].models)
@@ -157,3 +157,16 @@ def test_model_ids_that_could_steer_a_url_are_dropped(tmp_path: Path, kimi: Fake
     with RunningGateway(kimi_config(tmp_path, kimi), tmp_path / "state.sqlite3") as gateway:
         eventually(lambda: "kimi-k3" in listed(gateway.url))
         assert listed(gateway.url) == {"kimi-k3", "kimi/kimi-k3"}
+
+
+def test_two_workers_fetch_once_and_crossroute_models_shows_the_cached_list(tmp_path: Path, kimi: FakeKimi) -> None:
+    seed_account(tmp_path / "auth", kimi, "main")
+    config = kimi_config(tmp_path, kimi)
+    url = f"http://127.0.0.1:{config['server']['port']}"
+    with served(tmp_path, config, "--workers", "2"):
+        # new connections land on either worker; each must serve the live list
+        eventually(lambda: all("kimi-k3" in listed(url) for _ in range(10)))
+    assert kimi.model_list_calls == 1  # the second worker found the first one's list under the lock
+    shown = cli("models", "--config", str(tmp_path / "config.yaml"))
+    assert shown.returncode == 0
+    assert "kimi/kimi-k3  [kimi]" in shown.stdout and "highspeed" not in shown.stdout

@@ -162,17 +162,7 @@ class LiveModels:
     # ------------------------------------------------------------ the cache
 
     def _read_file(self) -> dict[str, Any] | None:
-        try:
-            data = orjson.loads(read_small_file(self.path, self.path.parent, MAX_FILE_BYTES))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(data, dict) or data.get("base_url") != self.provider.base_url:
-            return None  # another API's list (the config's base_url changed)
-        names, fetched_at = data.get("models"), data.get("fetched_at")
-        if not isinstance(names, list) or not isinstance(fetched_at, int | float):
-            return None
-        names = usable_names(name for name in names if isinstance(name, str))
-        return {"fetched_at": float(fetched_at), "models": names} if names else None
+        return read_cache(self.path, self.provider.base_url)
 
     def _adopt(self, cached: dict[str, Any] | None) -> bool:
         """Serve `cached` if it is newer than what is served; whether it is fresh."""
@@ -193,6 +183,21 @@ class LiveModels:
         served = "the last fetched list" if self.names is not None else "the built-in list"
         log.warning("provider %s: the live model list could not be fetched (%s); %s is served until it can",
                     self.provider.name, reason, served)
+
+
+def read_cache(path: Path, base_url: str) -> dict[str, Any] | None:
+    """The cached list ({"fetched_at", "models"}) if the file holds a usable one of this API."""
+    try:
+        data = orjson.loads(read_small_file(path, path.parent, MAX_FILE_BYTES))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("base_url") != base_url:
+        return None  # another API's list (the config's base_url changed)
+    names, fetched_at = data.get("models"), data.get("fetched_at")
+    if not isinstance(names, list) or not isinstance(fetched_at, int | float):
+        return None
+    names = usable_names(name for name in names if isinstance(name, str))
+    return {"fetched_at": float(fetched_at), "models": names} if names else None
 
 
 def usable_names(names: Iterable[str]) -> list[str]:
