@@ -60,7 +60,7 @@ def list_logins(out: TextIO) -> None:
     for name, status, note in rows:
         print(f"{name.ljust(widths[0])}  {status.ljust(widths[1])}  {note}", file=out)
     found = describe_found(find_logins())
-    print("", *(found or ["No agent CLI logins found on this machine (Codex CLI, Kimi CLI, Qwen Code)."]),
+    print(*(found or ["No agent CLI logins found on this machine (Codex CLI, Kimi CLI, Qwen Code)."]),
           sep="\n", file=out)
 
 

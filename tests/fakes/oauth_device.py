@@ -259,6 +259,7 @@ class FakeKimi:
         self.models_outage: int | None = None  # a status every model-list request gets instead
         self.model_lists: list[Recorded] = []  # the model-list requests that were answered with the list
         self.model_list_calls = 0  # every model-list request, refused or not
+        self.refused_lists: list[Recorded] = []  # model-list requests answered 401 (not in `refused`)
         self._chat = OpenAIChat()
         self._state = FakeState(Script(), Issued(), KIMI_MODELS, None)
         app = web.Application()
@@ -282,7 +283,7 @@ class FakeKimi:
         """Kimi Code's model list: OpenAI's shape plus `context_length` and `supports_reasoning`."""
         self.model_list_calls += 1
         recorded = await self._record(request)
-        refusal = self._unauthorized(request, recorded)
+        refusal = self._unauthorized(request, recorded, self.refused_lists)
         if refusal is not None:
             return refusal
         if self.models_outage is not None:
@@ -298,13 +299,15 @@ class FakeKimi:
         return Recorded(request.method, request.path, dict(request.query),
                         {k.lower(): v for k, v in request.headers.items()}, _json(raw), self._chat.name, raw)
 
-    def _unauthorized(self, request: web.Request, recorded: Recorded) -> web.Response | None:
-        """A 401 unless the bearer is a live access token sent with its login's device id."""
+    def _unauthorized(self, request: web.Request, recorded: Recorded,
+                      refused: list[Recorded] | None = None) -> web.Response | None:
+        """A 401 unless the bearer is a live access token sent with its login's device id (the refused
+        request is kept in `refused`, by default the chat requests' list)."""
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         grant = self.oauth.grant_for(token.strip()) if scheme.lower() == "bearer" else None
         if grant is not None and request.headers.get("X-Msh-Device-Id") == grant.device_id:
             return None
-        self.refused.append(recorded)
+        (self.refused if refused is None else refused).append(recorded)
         why = "The access token is invalid or expired" if grant is None else "The device id does not match"
         return web.json_response({"error": {"message": why, "type": "invalid_authentication_error"}}, status=401)
 
