@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from crossroute import __version__, logs
-from crossroute.config import Config, ConfigError, load_config
+from crossroute.config import Config, ConfigError, ModelEntry, ProviderConfig, load_config
 from crossroute.defaults import data_dir, default_config, describe
 
 if TYPE_CHECKING:
@@ -50,6 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logs.setup(args.log_level, args.log_format or config.server.log_format,
                config.server.access_log and not args.no_access_log)
     print(describe(config), file=sys.stderr)
+    if args.config is None:
+        _print_found_logins()
     server = config.server
     keys = "client keys required" if server.api_keys else "no client keys (loopback only)"
     workers = server.workers or os.cpu_count() or 1
@@ -63,18 +65,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return stopped
 
 
+def _print_found_logins() -> None:
+    """The zero-config start names the agent CLIs' logins it sees, and the command that would use each."""
+    from crossroute.oauth.discovery import describe_found, find_logins
+
+    for line in describe_found(find_logins()):
+        print(line, file=sys.stderr)
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if not config.providers:
         print(describe(config))
         return 1
     for provider in config.providers:
-        for model in provider.models:
+        for model in _listed_models(provider, config):
             if provider.hides(model):
                 continue
             alias = f"  (alias: {model.alias})" if model.alias else ""
             print(f"{provider.name}/{model.name}{alias}  [{provider.kind}]")
     return 0
+
+
+def _listed_models(provider: ProviderConfig, config: Config) -> list[ModelEntry]:
+    """The config's models; for a login provider without `models:`, its live list as last cached."""
+    if provider.is_login and not provider.models_configured:
+        from crossroute.oauth.models import models_file_for, read_cache
+
+        assert provider.base_url is not None
+        cached = read_cache(models_file_for(_state_path(config), provider.name), provider.base_url)
+        if cached is not None:
+            return [ModelEntry(name=name) for name in cached["models"]]
+    return provider.models
 
 
 def cmd_launch(args: argparse.Namespace) -> int:

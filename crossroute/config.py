@@ -74,7 +74,10 @@ class ProviderConfig(_Strict):
     timeouts: Timeouts = Field(default_factory=lambda: Timeouts())
     proxy: str | None = None  # http://[user:pass@]host:port; "" or "direct": none; unset: the environment's
     excluded_models: list[str] = Field(default_factory=list)  # globs: hidden from /v1/models and from routing
+    # login kinds: seconds between fetches of the provider's live model list (used when `models:` is not set)
+    models_refresh: float = Field(default=3600.0, gt=0)
     _base_url_configured: bool = PrivateAttr(default=False)
+    _models_configured: bool = PrivateAttr(default=False)
 
     @property
     def base_url_configured(self) -> bool:
@@ -87,6 +90,11 @@ class ProviderConfig(_Strict):
         its name is (when the kinds agree)."""
         preset = PRESETS.get(self.preset or self.name)
         return preset if preset is not None and preset.kind == self.kind else None
+
+    @property
+    def models_configured(self) -> bool:
+        """Whether the config listed `models:` (for a login kind it then wins over the live list)."""
+        return self._models_configured
 
     @property
     def is_login(self) -> bool:
@@ -163,6 +171,7 @@ class ProviderConfig(_Strict):
         if self.timeout is not None:
             self.timeouts.first_byte = self.timeout
         self._base_url_configured = self.base_url is not None
+        self._models_configured = bool(self.models)
         self._fill_login_defaults()
         if self.preset and self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; expected one of {', '.join(sorted(PRESETS))}")
@@ -183,8 +192,10 @@ class ProviderConfig(_Strict):
     def _fill_login_defaults(self) -> None:
         login = LOGIN_KINDS.get(self.kind)
         if login is None:
-            if self.auth_url is not None:
-                raise ValueError(f"auth_url is only for login kinds ({', '.join(sorted(LOGIN_KINDS))})")
+            misplaced = "auth_url" if self.auth_url is not None else \
+                "models_refresh" if "models_refresh" in self.model_fields_set else None
+            if misplaced:
+                raise ValueError(f"{misplaced} is only for login kinds ({', '.join(sorted(LOGIN_KINDS))})")
             return
         if self.api_keys:
             raise ValueError(f"a {self.kind} provider's accounts come from `crossroute login {self.name}`, "

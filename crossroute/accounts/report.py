@@ -38,6 +38,8 @@ class AccountRow:
                            if view.last_status else None),
             "quota": _quota_json(view.quota),
             "secret": mask(self.account.secret),
+            "login": isinstance(self.account.credential, OAuthToken),
+            "token_expires_at": _token_expiry(self.account),
             "needs_login": self.account.needs_login,
             "fix": login_command(self.account) if self.state == "needs_login" else None,
         }
@@ -48,7 +50,7 @@ class AccountRow:
                 str(view.in_flight), str(view.requests), f"{view.input_tokens}/{view.output_tokens}",
                 describe_quota(view.quota, now),
                 f"{view.last_status} {view.last_kind}".rstrip() if view.last_status else "-",
-                mask(self.account.secret))
+                mask(self.account.secret) + describe_login(self.account, now))
 
     def describe_state(self, now: float) -> str:
         if self.state == "cooling":
@@ -110,6 +112,24 @@ def needs_login(account: Account, now: float) -> bool:
     token = account.credential
     return account.needs_login is not None or (isinstance(token, OAuthToken) and not token.refresh_token
             and token.expires_at is not None and token.expires_at <= now)
+
+
+def describe_login(account: Account, now: float) -> str:
+    """For a login's secret cell: when its access token runs out (never the token itself)."""
+    expires_at = _token_expiry(account)
+    if not isinstance(account.credential, OAuthToken) or account.needs_login is not None:
+        return ""
+    if expires_at is None:
+        return " (login)"
+    if expires_at <= now:
+        return " (login, token expired: refreshed on next use)" if account.credential.refresh_token else \
+            " (login, token expired)"
+    return f" (login, token until {local_time(expires_at, now)})"
+
+
+def _token_expiry(account: Account) -> float | None:
+    token = account.credential
+    return token.expires_at if isinstance(token, OAuthToken) else None
 
 
 def login_command(account: Account) -> str:

@@ -31,7 +31,11 @@ from crossroute.accounts.model import Account, OAuthToken
 from crossroute.accounts.store import LOCK_DIR, warn_if_open
 from crossroute.config import Config
 from crossroute.oauth import LOGINS, LoginKind, Unavailable
-from crossroute.oauth.base import HTTP_TIMEOUT, Flow, LoginContext, LoginFailed
+from crossroute.oauth.base import Flow, LoginContext, LoginFailed
+from crossroute.oauth.discovery import describe_found, find_logins
+from crossroute.oauth.http import control_client
+from crossroute.providers.redaction import scrub
+from crossroute.upstream_proxy import UnusableProxy
 
 log = logging.getLogger("crossroute.oauth")
 
@@ -46,6 +50,7 @@ class Target:
     provider: str  # the provider name the account file names
     auth_url: str
     configured: bool  # whether the config has that provider (else the file waits for one)
+    proxy: str | None = None  # the provider's `proxy:` (None: the environment's)
 
 
 def list_logins(out: TextIO) -> None:
@@ -54,6 +59,9 @@ def list_logins(out: TextIO) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     for name, status, note in rows:
         print(f"{name.ljust(widths[0])}  {status.ljust(widths[1])}  {note}", file=out)
+    found = describe_found(find_logins())
+    print(*(found or ["No agent CLI logins found on this machine (Codex CLI, Kimi CLI, Qwen Code)."]),
+          sep="\n", file=out)
 
 
 def resolve(config: Config, name: str) -> Target:
@@ -64,7 +72,7 @@ def resolve(config: Config, name: str) -> Target:
         if not isinstance(entry, LoginKind):
             raise UsageError(f"provider {name} is of kind {provider.kind}, which takes API keys, not a login")
         assert provider.auth_url is not None
-        return Target(entry, provider.name, provider.auth_url, True)
+        return Target(entry, provider.name, provider.auth_url, True, provider.proxy)
     entry = LOGINS.get(name)
     if entry is None:
         known = ", ".join(sorted({*LOGINS, *(p.name for p in config.providers if p.kind in LOGINS)}))
@@ -77,7 +85,7 @@ def resolve(config: Config, name: str) -> Target:
                          "name the one to log in to")
     if of_kind:
         assert of_kind[0].auth_url is not None
-        return Target(entry, of_kind[0].name, of_kind[0].auth_url, True)
+        return Target(entry, of_kind[0].name, of_kind[0].auth_url, True, of_kind[0].proxy)
     return Target(entry, name, entry.auth_url, False)
 
 
@@ -98,8 +106,7 @@ def run_login(config: Config, name: str, *, label: str | None, device: bool = Fa
     if flow == "import":
         token = import_token(target.kind, import_path or "")
     else:
-        with httpx.Client(timeout=HTTP_TIMEOUT) as http:
-            token = target.kind.login(flow, LoginContext(http, target.auth_url, out, open_browser))
+        token = _log_in(target, flow, out, open_browser)
     account = save_login(Path(config.state.auth_dir), target.provider,
                          label or target.kind.default_label(token) or target.provider, token)
     print(f"Logged in: account {account.id} (label {account.label}) for provider {target.provider}", file=out)
@@ -107,6 +114,19 @@ def run_login(config: Config, name: str, *, label: str | None, device: bool = Fa
         print(f"To use it, add to the config's providers: - {{name: {target.provider}, kind: {target.kind.name}}}",
               file=out)
     return account
+
+
+def _log_in(target: Target, flow: Flow, out: TextIO, open_browser: bool) -> OAuthToken:
+    """The kind's flow over a client through the provider's proxy; its failure as one line without a token."""
+    try:
+        with control_client(target.auth_url, target.proxy) as http:
+            return target.kind.login(flow, LoginContext(http, target.auth_url, out, open_browser))
+    except LoginFailed as exc:
+        raise LoginFailed(scrub(str(exc))) from None
+    except UnusableProxy as exc:
+        raise LoginFailed(str(exc)) from None
+    except httpx.HTTPError as exc:  # a flow that let one through
+        raise LoginFailed(f"the OAuth server could not be reached ({type(exc).__name__})") from None
 
 
 def import_token(kind: LoginKind, path_text: str) -> OAuthToken:

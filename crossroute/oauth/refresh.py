@@ -32,6 +32,8 @@ from crossroute.accounts.files import AccountLock, FlockLock, LockTimeout, read_
 from crossroute.accounts.model import Account, OAuthToken
 from crossroute.accounts.store import LOCK_DIR
 from crossroute.oauth.base import HTTP_TIMEOUT, LoginKind, RefreshRejected, RefreshUnavailable
+from crossroute.oauth.http import control_client
+from crossroute.upstream_proxy import UnusableProxy
 
 log = logging.getLogger("crossroute.oauth")
 
@@ -81,30 +83,31 @@ class RefreshManager:
     def expiring(self, token: OAuthToken) -> bool:
         return token.expires_at is not None and token.expires_at - self.lead <= self._clock()
 
-    async def fresh_token(self, account: Account) -> OAuthToken:
-        """A token good for more than the lead time, refreshed first if needed (no await when it is good)."""
+    async def fresh_token(self, account: Account, proxy: str | None = None) -> OAuthToken:
+        """A token good for more than the lead time, refreshed first if needed (no await when it is good).
+        `proxy` is the provider's choice for the account (`Provider.proxy_for`; None: the environment's)."""
         token = self.current(account)
         if not self.expiring(token):
             return token
-        return await self._refresh_async(account, token, rejected=False)
+        return await self._refresh_async(account, token, rejected=False, proxy=proxy)
 
-    async def after_rejection(self, account: Account) -> OAuthToken:
+    async def after_rejection(self, account: Account, proxy: str | None = None) -> OAuthToken:
         """A new token after the API refused the one the request carried (`current`, a 401):
         another process's, or one refreshed now."""
-        return await self._refresh_async(account, self.current(account), rejected=True)
+        return await self._refresh_async(account, self.current(account), rejected=True, proxy=proxy)
 
     # ------------------------------------------------------------ the locked refresh
 
-    def refresh(self, account: Account, stale: OAuthToken) -> OAuthToken:
+    def refresh(self, account: Account, stale: OAuthToken, proxy: str | None = None) -> OAuthToken:
         """Replace `stale` under the account's lock (blocking: the lock, the file, one HTTP call)."""
         path = account_path(account)
         try:
             with self._lock_for(path.parent).hold(account.id, timeout=LOCK_WAIT):
-                return self._refresh_locked(account.id, path, stale)
+                return self._refresh_locked(account.id, path, stale, proxy)
         except LockTimeout:
             raise RefreshUnavailable(f"another refresh held the account's lock for over {LOCK_WAIT:g} s") from None
 
-    def _refresh_locked(self, account_id: str, path: Path, stale: OAuthToken) -> OAuthToken:
+    def _refresh_locked(self, account_id: str, path: Path, stale: OAuthToken, proxy: str | None) -> OAuthToken:
         raw = read_small_file(path, path.parent, MAX_FILE_BYTES)
         on_disk = parse_account(account_id, raw, str(path))
         if on_disk.needs_login is not None:
@@ -116,14 +119,27 @@ class RefreshManager:
         if not token.refresh_token:
             self._mark_needs_login(path, raw, on_disk, "the login has no refresh token")
         try:
-            with httpx.Client(timeout=HTTP_TIMEOUT) as http:
-                fresh = self.kind.refresh(http, self.auth_url, token)
+            fresh = self._call_refresh(token, proxy)
         except RefreshRejected as exc:
             self._mark_needs_login(path, raw, on_disk, str(exc))
         write_atomic(path, render_account(replace(on_disk, credential=fresh), load_json_object(raw)))
         self._latest[account_id] = fresh
         log.info("account %s: token refreshed", account_id)
         return fresh
+
+    def _call_refresh(self, token: OAuthToken, proxy: str | None) -> OAuthToken:
+        """The kind's refresh call, its errors holding no token (whatever the OAuth server echoed)."""
+        try:
+            with control_client(self.auth_url, proxy) as http:
+                return self.kind.refresh(http, self.auth_url, token)
+        except RefreshRejected as exc:
+            raise RefreshRejected(_scrubbed(exc, token)) from None
+        except RefreshUnavailable as exc:
+            raise RefreshUnavailable(_scrubbed(exc, token)) from None
+        except httpx.HTTPError as exc:
+            raise RefreshUnavailable(f"the OAuth server could not be reached ({type(exc).__name__})") from None
+        except UnusableProxy as exc:
+            raise RefreshUnavailable(str(exc)) from None
 
     def _mark_needs_login(self, path: Path, raw: bytes, account: Account, reason: str) -> NoReturn:
         write_atomic(path, render_account(replace(account, needs_login=reason), load_json_object(raw)))
@@ -133,7 +149,8 @@ class RefreshManager:
 
     # ------------------------------------------------------------ off the event loop, one at a time
 
-    async def _refresh_async(self, account: Account, stale: OAuthToken, rejected: bool) -> OAuthToken:
+    async def _refresh_async(self, account: Account, stale: OAuthToken, rejected: bool,
+                             proxy: str | None = None) -> OAuthToken:
         turn = self._turns.setdefault(account.id, asyncio.Lock())
         async with turn:
             latest = self.current(account)
@@ -144,7 +161,7 @@ class RefreshManager:
             if self._clock() < self._retry_at.get(account.id, 0.0):
                 return _still_good(stale, self._clock(), rejected, "the last refresh failed moments ago")
             try:
-                return await asyncio.to_thread(self.refresh, account, stale)
+                return await asyncio.to_thread(self.refresh, account, stale, proxy)
             except RefreshRejected:
                 self._refused[account.id] = stale.access_token
                 raise
@@ -192,6 +209,12 @@ def _still_good(token: OAuthToken, now: float, rejected: bool, reason: str) -> O
     if rejected or (token.expires_at is not None and token.expires_at <= now):
         raise RefreshUnavailable(reason)
     return token
+
+
+def _scrubbed(exc: Exception, token: OAuthToken) -> str:
+    from crossroute.providers.redaction import scrub  # the providers package imports this module
+
+    return scrub(str(exc), [token.access_token, *([token.refresh_token] if token.refresh_token else [])])
 
 
 def _reason(exc: BaseException) -> str:

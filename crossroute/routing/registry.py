@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from crossroute import ir
+from crossroute.config import ModelEntry
 from crossroute.providers import Provider
 
 MAX_MODEL_NAME = 256
@@ -29,17 +30,29 @@ class Listed:
 class ModelRegistry:
     def __init__(self, providers: list[Provider]) -> None:
         self.providers = {p.name: p for p in providers}
+        self._live: dict[str, list[ModelEntry]] = {}  # a login provider's live list, in place of its config's
         self._routes: dict[str, list[Route]] = {}
         self.listed: list[Listed] = []
-        for provider in providers:
-            for entry in provider.config.models:
+        self._build()
+
+    def set_models(self, provider: str, names: list[str]) -> None:
+        """Route and list `names` for `provider` from now on (its live model list)."""
+        self._live[provider] = [ModelEntry(name=name) for name in names]
+        self._build()
+
+    def _build(self) -> None:
+        routes: dict[str, list[Route]] = {}
+        listed: list[Listed] = []
+        for provider in self.providers.values():
+            for entry in self._live.get(provider.name, provider.config.models):
                 if provider.config.hides(entry):
                     continue
                 route = Route(provider, entry.upstream or entry.name)
                 for name in (entry.name, entry.alias, f"{provider.name}/{entry.name}"):
                     if name:
-                        self._routes.setdefault(name, []).append(route)
-                self.listed.append(Listed(entry.name, provider, entry.alias))
+                        routes.setdefault(name, []).append(route)
+                listed.append(Listed(entry.name, provider, entry.alias))
+        self._routes, self.listed = routes, listed
 
     def resolve(self, name: str) -> list[Route]:
         """Every route for a name; `provider/anything` reaches that provider even

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import time
@@ -29,8 +30,10 @@ from crossroute.formats import (
 )
 from crossroute.formats.openai_responses import render_input_items
 from crossroute.logs import refused_key
+from crossroute.oauth.models import LiveModels, models_file_for
 from crossroute.payload import PayloadRules
 from crossroute.providers import provider_class
+from crossroute.providers.login import LoginProvider
 from crossroute.routing import ModelRegistry, Router
 from crossroute.routing.accounts import by_provider
 from crossroute.server.http import HttpRequest, JsonReply, Reply
@@ -110,6 +113,9 @@ class Gateway:
         else:
             shared.accounts.use_config(config)
         self.shared = shared
+        self.live_models = [LiveModels(p, models_file_for(state_path, p.name), shared.accounts.snapshot,
+                                       functools.partial(self.registry.set_models, p.name))
+                            for p in providers if isinstance(p, LoginProvider) and not p.config.models_configured]
         self.store = shared.store
         self.metrics = shared.metrics
         self.account_state = shared.account_state
@@ -135,8 +141,16 @@ class Gateway:
         await self.retire()
         self.shared.close()
 
+    def start(self) -> None:
+        """Begin this config's background work (the live model lists); a running event loop is needed."""
+        for live in self.live_models:
+            live.start()
+
     async def retire(self) -> None:
-        """Stop what is this config's own (the upstream pool); the shared parts stay with its successor."""
+        """Stop what is this config's own (the upstream pool, the model-list tasks); the shared parts stay
+        with its successor."""
+        for live in self.live_models:
+            live.stop()
         self._unsubscribe()
         await self.pipeline.stop()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ from crossroute.formats import DEFAULT_OPTIONS, ClientOptions, StreamEncoder, Wi
 from crossroute.logs import field_value, upstream_failed
 from crossroute.payload import PayloadRules, apply_payload_rules
 from crossroute.providers import Provider, UpstreamRequest
-from crossroute.providers.redaction import Redactor
+from crossroute.providers.redaction import Redactor, credential_secrets, request_secrets
 from crossroute.routing import (
     Candidate,
     Lease,
@@ -258,7 +258,7 @@ class Pipeline:
                 if fresh is not None:
                     response.close()
                     return await self._open(Candidate(candidate.route, fresh), body, stream, call, refreshed=True)
-            error = await self._upstream_error(provider, response)
+            error = await self._upstream_error(provider, response, request_secrets(headers, account))
             if worth_another_candidate(error):  # the account's or the provider's trouble, not the request's
                 _warn(candidate, url, f"HTTP {response.status} ({error.kind})")
             else:
@@ -266,14 +266,17 @@ class Pipeline:
             raise error
         return response
 
-    async def _upstream_error(self, provider: Provider, response: UpstreamResponse) -> ir.GatewayError:
-        """The client's error for an upstream's non-2xx answer, configured secrets scrubbed out."""
+    async def _upstream_error(self, provider: Provider, response: UpstreamResponse,
+                              secrets: Iterable[str] = ()) -> ir.GatewayError:
+        """The client's error for an upstream's non-2xx answer, configured secrets and the request's
+        own (`secrets`: a login's tokens) scrubbed out."""
+        redactor = self.redactor.with_secrets(secrets)
         if response.status < 400:
             response.close()
             return ir.GatewayError(502, f"provider {provider.name} answered with a redirect ({response.status}), "
                                         "which the gateway does not follow")
         try:
-            raw = self.redactor.raw(await response.read())  # before parsing, which may cut a key in half
+            raw = redactor.raw(await response.read())  # before parsing, which may cut a key in half
         except (UpstreamError, TimeoutError):
             raw = b""
         finally:
@@ -282,7 +285,7 @@ class Pipeline:
             error = provider.format.parse_error(response.status, raw)
         except Exception:
             error = ir.GatewayError(response.status, raw[:500].decode("utf-8", "replace") or response.reason or "")
-        self.redactor.error(error)  # again, for a key the body wrote with JSON escapes
+        redactor.error(error)  # again, for a key the body wrote with JSON escapes
         reset = cooldown.reset_from_headers(response.headers)
         if reset is not None:
             error.retry_after = reset
@@ -314,7 +317,7 @@ class Pipeline:
             async for chunk in response.chunks():
                 sniffer.feed(chunk)
                 if _opens_error_event(chunk):
-                    chunk = self.redactor.raw(chunk)
+                    chunk = self.redactor.with_secrets(credential_secrets(candidate.account)).raw(chunk)
                 yield chunk
             complete = True
         except (UpstreamError, TimeoutError) as exc:
@@ -416,7 +419,7 @@ class Pipeline:
                     if isinstance(event, ir.StreamStart):
                         event = ir.StreamStart(response_id or event.id, call.model, event.usage)
                     elif isinstance(event, ir.StreamError):
-                        self.redactor.error(event.error)
+                        self.redactor.with_secrets(credential_secrets(candidate.account)).error(event.error)
                         _lease(call).broke(event.error)
                     if collector is not None:
                         collector.feed(event)

@@ -126,6 +126,7 @@ class LiveGateway:
 
     def swap(self, gateway: Gateway) -> None:
         old, self.gateway = self.gateway, gateway
+        gateway.start()
         gateway.store.ttl = gateway.config.state.response_ttl_seconds
         serving = self.server.swap_app(gateway, self.limits_for(gateway.config.server))
         task = asyncio.get_running_loop().create_task(self._retire(old, serving))

@@ -50,6 +50,7 @@ async def serve(gateway: Gateway, stop: asyncio.Event, *, host: str = "127.0.0.1
     try:
         bound = await server.start(sock or listening_socket(host, port))
         gateway.shared.watch_accounts()
+        gateway.start()
         if source is not None:
             _reload_on_sighup(live)
         if ready is not None:

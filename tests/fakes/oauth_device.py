@@ -25,7 +25,8 @@ token handed out, so tests can look for them where they must not be.
 `FakeKimi` puts it behind the Kimi paths with Kimi's API at
 /coding/v1/chat/completions: the bearer must be a live access token and the
 `X-Msh-Device-Id` the one its login was made with, else 401; the body is served
-by the OpenAI Chat fake."""
+by the OpenAI Chat fake. GET /coding/v1/models lists `models` (OpenAI's shape, as
+Kimi Code answers it), with the same check; `models_outage` makes it fail."""
 
 from __future__ import annotations
 
@@ -254,11 +255,17 @@ class FakeKimi:
                                        **oauth)
         self.requests: list[Recorded] = []
         self.refused: list[Recorded] = []  # API requests answered 401
+        self.models: list[str] = list(KIMI_MODELS)  # what GET /coding/v1/models lists
+        self.models_outage: int | None = None  # a status every model-list request gets instead
+        self.model_lists: list[Recorded] = []  # the model-list requests that were answered with the list
+        self.model_list_calls = 0  # every model-list request, refused or not
+        self.refused_lists: list[Recorded] = []  # model-list requests answered 401 (not in `refused`)
         self._chat = OpenAIChat()
         self._state = FakeState(Script(), Issued(), KIMI_MODELS, None)
         app = web.Application()
         self.oauth.add_routes(app)
         app.router.add_post("/coding/v1/chat/completions", self._chat_completions)
+        app.router.add_get("/coding/v1/models", self._list_models)
         self._server = ThreadedApp(app)
         self.url = self._server.url
         self.base_url = f"{self.url}/coding/v1"
@@ -272,16 +279,43 @@ class FakeKimi:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+    async def _list_models(self, request: web.Request) -> web.Response:
+        """Kimi Code's model list: OpenAI's shape plus `context_length` and `supports_reasoning`."""
+        self.model_list_calls += 1
+        recorded = await self._record(request)
+        refusal = self._unauthorized(request, recorded, self.refused_lists)
+        if refusal is not None:
+            return refusal
+        if self.models_outage is not None:
+            return web.json_response({"error": {"message": "The service is temporarily unavailable",
+                                                "type": "server_error"}}, status=self.models_outage)
+        self.model_lists.append(recorded)
+        return web.json_response({"object": "list", "data": [
+            {"id": name, "object": "model", "created": 1761264000, "owned_by": "moonshot",
+             "context_length": 262144, "supports_reasoning": True} for name in self.models]})
+
+    async def _record(self, request: web.Request) -> Recorded:
         raw = await request.read()
-        recorded = Recorded(request.method, request.path, dict(request.query),
-                            {k.lower(): v for k, v in request.headers.items()}, _json(raw), self._chat.name, raw)
+        return Recorded(request.method, request.path, dict(request.query),
+                        {k.lower(): v for k, v in request.headers.items()}, _json(raw), self._chat.name, raw)
+
+    def _unauthorized(self, request: web.Request, recorded: Recorded,
+                      refused: list[Recorded] | None = None) -> web.Response | None:
+        """A 401 unless the bearer is a live access token sent with its login's device id (the refused
+        request is kept in `refused`, by default the chat requests' list)."""
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         grant = self.oauth.grant_for(token.strip()) if scheme.lower() == "bearer" else None
-        if grant is None or request.headers.get("X-Msh-Device-Id") != grant.device_id:
-            self.refused.append(recorded)
-            why = "The access token is invalid or expired" if grant is None else "The device id does not match"
-            return web.json_response({"error": {"message": why, "type": "invalid_authentication_error"}}, status=401)
+        if grant is not None and request.headers.get("X-Msh-Device-Id") == grant.device_id:
+            return None
+        (self.refused if refused is None else refused).append(recorded)
+        why = "The access token is invalid or expired" if grant is None else "The device id does not match"
+        return web.json_response({"error": {"message": why, "type": "invalid_authentication_error"}}, status=401)
+
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self._record(request)
+        refusal = self._unauthorized(request, recorded)
+        if refusal is not None:
+            return refusal
         self.requests.append(recorded)
         try:
             if not isinstance(recorded.body, dict):
