@@ -4,12 +4,17 @@ a config for a Codex provider at FakeCodex and account files seeded with tokens 
 from __future__ import annotations
 
 import dataclasses
+import os
+import queue
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from crossroute.accounts.model import Account
-from crossroute.oauth.codex import CodexLogin
+from crossroute.oauth.codex import PORT_VARIABLE, CodexLogin
 from crossroute.oauth.command import save_login
 from tests.fakes.codex import FakeCodex
 from tests.fakes.login import Identity
@@ -42,3 +47,52 @@ def seed_codex(auth_dir: Path, fake: FakeCodex, label: str, lifetime: float | No
     account = save_login(auth_dir, "codex", label, token)
     set_options(account, options)
     return account
+
+
+class LoginProcess:
+    """`crossroute login codex ...` as a subprocess without a display, whose output the test reads
+    as it comes (to play the browser) and whose input it can type into (a pasted address)."""
+
+    def __init__(self, config: Path, *args: str, port: int | None = None) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+        if port is not None:
+            env[PORT_VARIABLE] = str(port)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "crossroute.cli", "login", "codex", "--config", str(config), "--no-browser",
+             *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def line_with(self, text: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"no line with {text!r} in {self.seen}")
+
+    def type(self, text: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(text + "\n")
+        self.process.stdin.flush()
+
+    def finish(self, timeout: float = 60) -> tuple[int, str, str]:
+        """(exit status, the whole stdout, stderr)."""
+        assert self.process.stderr is not None
+        status = self.process.wait(timeout)
+        stderr = self.process.stderr.read()
+        self.reader.join(10)  # it ends at the output's end
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return status, "".join(self.seen), stderr

@@ -21,12 +21,38 @@ import jwt
 
 from crossroute import __version__
 from crossroute.accounts.model import OAuthToken
-from crossroute.oauth.base import Flow, LoginContext, LoginFailed, LoginKind, Status, refresh_grant
+from crossroute.oauth.base import (
+    Flow,
+    LoginContext,
+    LoginFailed,
+    LoginKind,
+    Status,
+    error_code,
+    json_object,
+    refresh_grant,
+)
+from crossroute.oauth.device import (
+    DEFAULT_INTERVAL,
+    MAX_NETWORK_ERRORS,
+    MAX_WAIT,
+    MIN_INTERVAL,
+    DeviceCode,
+    PollProgress,
+    seconds_of,
+    show_instructions,
+)
+from crossroute.oauth.loopback import CodeGrant, exchange_code, run_browser_flow
 
 CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"  # Codex's public client id (no secret)
 AUTH_CLAIM = "https://api.openai.com/auth"
 PROFILE_CLAIM = "https://api.openai.com/profile"
+LOGIN_SCOPE = "openid email profile offline_access"
 REFRESH_SCOPE = "openid profile email"
+CALLBACK_PORT = 1455  # the loopback port registered for Codex's client id
+CALLBACK_PATH = "/auth/callback"
+PORT_VARIABLE = "CROSSROUTE_CODEX_CALLBACK_PORT"  # another port, for a mirror's or a test's OAuth server
+AUTHORIZE_PARAMS = {"prompt": "login", "id_token_add_organizations": "true", "codex_cli_simplified_flow": "true",
+                    "originator": "crossroute"}
 ORIGINATOR = "crossroute"
 # What of the id token's claims the account file keeps (the id token itself is not kept).
 _CLAIM_EXTRAS = (("account_id", "chatgpt_account_id"), ("plan_type", "chatgpt_plan_type"))
@@ -35,15 +61,46 @@ _CLAIM_EXTRAS = (("account_id", "chatgpt_account_id"), ("plan_type", "chatgpt_pl
 class CodexLogin(LoginKind):
     name = "codex"
     title = "Codex (ChatGPT plan)"
-    status = Status("available", note="--import takes your ~/.codex/auth.json")
-    flows: ClassVar[tuple[Flow, ...]] = ("import",)
+    status = Status("available", note=f"browser login (callback on localhost:{CALLBACK_PORT}, or paste the "
+                                      "address), --device, or --import ~/.codex/auth.json")
+    flows: ClassVar[tuple[Flow, ...]] = ("browser", "device", "import")
     refresh_lead = 5 * 86400.0  # CLIProxyAPI's lead; the access tokens live about 10 days
 
     def token_url(self, auth_url: str) -> str:
         return f"{auth_url}/oauth/token"
 
     def login(self, flow: Flow, ctx: LoginContext) -> OAuthToken:
-        raise LoginFailed(f"{self.title}: {flow} login is not available")
+        if flow == "browser":
+            answer = run_browser_flow(self.code_grant(ctx.auth_url), ctx)
+        elif flow == "device":
+            answer = self.device_login(ctx)
+        else:
+            raise LoginFailed(f"{self.title}: {flow} login is not available")
+        token = self.token_from_answer(answer)
+        if "account_id" not in token.extras:
+            raise LoginFailed("the login's tokens name no ChatGPT account")
+        return token
+
+    def code_grant(self, auth_url: str) -> CodeGrant:
+        return CodeGrant(f"{auth_url}/oauth/authorize", self.token_url(auth_url), CLIENT_ID, LOGIN_SCOPE,
+                         callback_port(), CALLBACK_PATH, verifier_bytes=96, params=AUTHORIZE_PARAMS)
+
+    def device_login(self, ctx: LoginContext) -> dict[str, Any]:
+        """Codex's own device login (not RFC 8628): a user code to enter at `/codex/device`, polled until
+        the server hands over an authorization code and its verifier, exchanged as the browser's is."""
+        auth = ctx.auth_url
+        started = _post_json(ctx.http, f"{auth}/api/accounts/deviceauth/usercode", {"client_id": CLIENT_ID})
+        data = json_object(started)
+        device_auth_id, code = data.get("device_auth_id"), data.get("user_code") or data.get("usercode")
+        if started.status_code != 200 or not isinstance(device_auth_id, str) or not isinstance(code, str):
+            word = error_code(data) or f"HTTP {started.status_code}"
+            raise LoginFailed(f"the OAuth server did not start a device login ({word}); try the browser login")
+        interval = max(MIN_INTERVAL, seconds_of(data.get("interval"), DEFAULT_INTERVAL))
+        show_instructions(DeviceCode(device_auth_id, code, f"{auth}/codex/device", None, MAX_WAIT, interval), ctx)
+        granted = _poll_device(ctx, f"{auth}/api/accounts/deviceauth/token",
+                               {"device_auth_id": device_auth_id, "user_code": code}, interval)
+        return exchange_code(ctx.http, self.token_url(auth), CLIENT_ID, str(granted["authorization_code"]),
+                             f"{auth}/deviceauth/callback", str(granted["code_verifier"]))
 
     def refresh(self, http: httpx.Client, auth_url: str, token: OAuthToken) -> OAuthToken:
         assert token.refresh_token is not None
@@ -100,6 +157,60 @@ class CodexLogin(LoginKind):
 
 _CLIENT_HEADERS = {"originator": ORIGINATOR, "user-agent": f"crossroute/{__version__}",
                    "accept": "text/event-stream"}
+
+
+def callback_port() -> int:
+    value = os.environ.get(PORT_VARIABLE, "")
+    if not value:
+        return CALLBACK_PORT
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise LoginFailed(f"{PORT_VARIABLE} must be a port number")
+    return int(value)
+
+
+def _poll_device(ctx: LoginContext, url: str, body: dict[str, str], interval: float) -> dict[str, Any]:
+    """The `{authorization_code, code_verifier}` once approved: 403 and 404 mean not yet."""
+    progress = PollProgress(ctx)
+    started, network_errors = ctx.clock(), 0
+    try:
+        while True:
+            ctx.sleep(interval)
+            elapsed = ctx.clock() - started
+            if elapsed > MAX_WAIT:
+                raise LoginFailed(_EXPIRED)
+            progress.waiting(elapsed)
+            try:
+                answer = ctx.http.post(url, json=body)
+            except httpx.HTTPError as exc:
+                network_errors += 1
+                if network_errors >= MAX_NETWORK_ERRORS:
+                    raise LoginFailed(f"the OAuth server could not be reached ({type(exc).__name__})") from None
+                continue
+            network_errors = 0
+            data = json_object(answer)
+            if answer.status_code == 200 and isinstance(data.get("authorization_code"), str) \
+                    and isinstance(data.get("code_verifier"), str):
+                return data
+            if answer.status_code in (403, 404):
+                continue
+            word = error_code(data)
+            if word == "access_denied":
+                raise LoginFailed("the sign-in was denied (access_denied)")
+            if word in ("deviceauth_expired", "expired_token"):
+                raise LoginFailed(_EXPIRED)
+            raise LoginFailed(f"the OAuth server refused the login ({word or f'HTTP {answer.status_code}'})")
+    finally:
+        progress.done()
+
+
+_EXPIRED = "the code expired before the sign-in was approved; run the command again"
+
+
+def _post_json(http: httpx.Client, url: str, body: dict[str, str]) -> httpx.Response:
+    try:
+        return http.post(url, json=body)
+    except httpx.HTTPError as exc:
+        raise LoginFailed(f"the OAuth server could not be reached ({type(exc).__name__})") from None
 
 
 @functools.lru_cache(maxsize=256)
