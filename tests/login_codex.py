@@ -38,13 +38,13 @@ def identity(label: str) -> Identity:
 
 
 def seed_codex(auth_dir: Path, fake: FakeCodex, label: str, lifetime: float | None = None,
-               **options: Any) -> Account:
+               provider: str = "codex", **options: Any) -> Account:
     """An account file holding a live login from the fake (its own identity per label); with
     `lifetime`, the file says the token expires that many seconds from now."""
     token = CodexLogin().token_from_answer(fake.issue_tokens(identity(label)))
     if lifetime is not None:
         token = dataclasses.replace(token, expires_at=time.time() + lifetime)
-    account = save_login(auth_dir, "codex", label, token)
+    account = save_login(auth_dir, provider, label, token)
     set_options(account, options)
     return account
 
