@@ -62,7 +62,8 @@ def test_browser_login_takes_the_loopback_callback_and_writes_the_account(codex:
     assert query["client_id"] == CLIENT_ID and query["response_type"] == "code"
     assert query["redirect_uri"] == f"http://localhost:{port}/auth/callback"
     assert query["code_challenge_method"] == "S256" and len(query["state"]) >= 32
-    assert query["scope"] == "openid email profile offline_access"
+    assert query["scope"] == "openid email profile offline_access" and query["prompt"] == "login"
+    assert query["codex_cli_simplified_flow"] == "true" and query["id_token_add_organizations"] == "true"
     page = httpx.get(url, follow_redirects=True, timeout=30)  # the browser: authorize, then the callback
     assert page.status_code == 200 and "Signed in" in page.text
     status, out, err = login.finish()
@@ -106,7 +107,7 @@ def test_a_redirect_with_another_state_is_refused(codex: FakeCodex, tmp_path: Pa
     parts = urlsplit(url)
     forged = {**{k: v[0] for k, v in parse_qs(parts.query).items()}, "state": "someone-elses-state"}
     page = httpx.get(f"{codex.url}/oauth/authorize?{urlencode(forged)}", follow_redirects=True, timeout=30)
-    assert page.status_code == 200  # the callback page; the check is the command's
+    assert page.status_code == 400 and "did not complete" in page.text  # the callback page says so
     status, _, err = login.finish()
     assert status == 1 and "state is not this login's" in one_line_error(err)
     assert not saved_accounts(tmp_path) and codex.counters.code_exchanges == 0
@@ -148,3 +149,10 @@ def test_a_disabled_device_login_says_to_use_the_browser(tmp_path: Path) -> None
         login = LoginProcess(write_config(tmp_path, codex_config(tmp_path, codex)), "--device")
         status, _, err = login.finish()
     assert status == 1 and "try the browser login" in one_line_error(err)
+
+
+def test_an_unreachable_auth_server_fails_with_one_line(codex: FakeCodex, tmp_path: Path) -> None:
+    config = codex_config(tmp_path, codex)
+    config["providers"][0]["auth_url"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    status, _, err = LoginProcess(write_config(tmp_path, config), "--device").finish()
+    assert status == 1 and "could not be reached" in one_line_error(err)

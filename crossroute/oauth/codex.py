@@ -51,8 +51,7 @@ REFRESH_SCOPE = "openid profile email"
 CALLBACK_PORT = 1455  # the loopback port registered for Codex's client id
 CALLBACK_PATH = "/auth/callback"
 PORT_VARIABLE = "CROSSROUTE_CODEX_CALLBACK_PORT"  # another port, for a mirror's or a test's OAuth server
-AUTHORIZE_PARAMS = {"prompt": "login", "id_token_add_organizations": "true", "codex_cli_simplified_flow": "true",
-                    "originator": "crossroute"}
+AUTHORIZE_PARAMS = {"prompt": "login", "id_token_add_organizations": "true", "codex_cli_simplified_flow": "true"}
 ORIGINATOR = "crossroute"
 # What of the id token's claims the account file keeps (the id token itself is not kept).
 _CLAIM_EXTRAS = (("account_id", "chatgpt_account_id"), ("plan_type", "chatgpt_plan_type"))

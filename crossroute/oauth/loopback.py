@@ -59,7 +59,7 @@ def run_browser_flow(grant: CodeGrant, ctx: LoginContext) -> dict[str, Any]:
     url = prepare_grant_uri(grant.authorize_url, grant.client_id, "code", grant.redirect_uri, grant.scope, state,
                             code_challenge=pkce.challenge, code_challenge_method=pkce.method, **grant.params)
     answers: queue.Queue[str | None] = queue.Queue()
-    with callback_server(grant, answers) as listening:
+    with callback_server(grant, state, answers) as listening:
         print(f"To sign in, open {url}", file=ctx.out)
         if not (listening and _opened(url, ctx)):
             where = "" if listening else f" (port {grant.port} is taken here, so the redirect cannot arrive)"
@@ -103,10 +103,10 @@ def exchange_code(http: httpx.Client, token_url: str, client_id: str, code: str,
 
 
 @contextmanager
-def callback_server(grant: CodeGrant, answers: queue.Queue[str | None]) -> Iterator[bool]:
+def callback_server(grant: CodeGrant, state: str, answers: queue.Queue[str | None]) -> Iterator[bool]:
     """A server on 127.0.0.1:<port> putting the callback's address into `answers`;
     yields False when the port cannot be had (the paste still works)."""
-    handler = _handler_for(grant, answers)
+    handler = _handler_for(grant, state, answers)
     try:
         server = HTTPServer(("127.0.0.1", grant.port), handler)
     except OSError:
@@ -123,14 +123,14 @@ def callback_server(grant: CodeGrant, answers: queue.Queue[str | None]) -> Itera
         thread.join(5)
 
 
-def _handler_for(grant: CodeGrant, answers: queue.Queue[str | None]) -> type[BaseHTTPRequestHandler]:
+def _handler_for(grant: CodeGrant, state: str, answers: queue.Queue[str | None]) -> type[BaseHTTPRequestHandler]:
     class Callback(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             if urlsplit(self.path).path != grant.path:
                 self._page(404, "Not the sign-in callback.")
                 return
             query = dict(parse_qsl(urlsplit(self.path).query))
-            failed = "error" in query or "code" not in query
+            failed = "error" in query or "code" not in query or query.get("state") != state
             self._page(400 if failed else 200, "The sign-in did not complete; see the terminal." if failed
                        else "Signed in. You can close this window and go back to the terminal.")
             answers.put(f"http://localhost:{grant.port}{self.path}")
