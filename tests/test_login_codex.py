@@ -7,6 +7,7 @@ list's answer read."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ import pytest
 
 from crossroute.accounts.model import OAuthToken
 from crossroute.config import parse_config
+from crossroute.oauth.base import LoginFailed
+from crossroute.oauth.codex import CodexLogin
 from crossroute.providers.codex import CodexProvider
 from tests.fakes import Turn
 from tests.fakes.codex import FakeCodex
@@ -168,3 +171,18 @@ def test_the_live_model_list_is_asked_with_the_accounts_headers_and_read() -> No
     answer = {"models": [{"slug": "gpt-5.5", "display_name": "GPT-5.5"}, {"slug": "gpt-5.4"}, {"name": "x"}, "y"]}
     assert provider.models_from_answer(answer) == ["gpt-5.5", "gpt-5.4"]
     assert provider.models_from_answer({"data": []}) == [] and provider.models_from_answer(None) == []
+
+
+def test_import_reads_codexs_and_flat_token_files_and_refuses_what_is_not_a_login(codex: FakeCodex) -> None:
+    login = CodexLogin()
+    nested = codex.auth_json(identity("nested"))
+    token = login.import_token(nested)
+    assert token.access_token == nested["tokens"]["access_token"] and token.extras["account_id"] == "acct-nested"
+    assert token.extras["email"] == "nested@example.com" and token.expires_at is not None
+    assert token.expires_at > time.time() + 9 * 86400  # the access token's own exp
+    flat = {key: value for key, value in nested["tokens"].items() if key != "id_token"}
+    assert login.import_token({**flat, "type": "codex"}).extras["account_id"] == "acct-nested"
+    for bad, words in (({"tokens": {"access_token": "x"}}, "no ChatGPT login"),
+                       ({"tokens": {"access_token": "not-a-jwt", "refresh_token": "r"}}, "name no ChatGPT account")):
+        with pytest.raises(LoginFailed, match=words):
+            login.import_token(bad)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crossroute import __version__, ir
+from crossroute import ir
 from crossroute.accounts.model import OAuthToken
 from crossroute.oauth.codex import CodexLogin
 from crossroute.providers.login import LoginProvider
@@ -25,6 +25,9 @@ UNSUPPORTED = frozenset({
     "prompt_cache_retention", "context_management", "previous_response_id",
 })
 ENCRYPTED_REASONING = "reasoning.encrypted_content"  # with store: false, how reasoning carries over turns
+# The model list names the models a client of this Codex version can drive (it is a protocol level,
+# not who asks: the originator and user agent say crossroute). Raise it as the backend moves on.
+MODELS_CLIENT_VERSION = "0.144.1"
 
 
 class CodexProvider(LoginProvider, OpenAIResponsesProvider):
@@ -53,7 +56,7 @@ class CodexProvider(LoginProvider, OpenAIResponsesProvider):
         """The live model list: `GET {base}/models?client_version=...` with the account's headers."""
         headers = {"authorization": f"Bearer {token.access_token}", **self.login.request_headers(token),
                    "accept": "application/json"}
-        return f"{self.base_url}/models?client_version={__version__}", headers
+        return f"{self.base_url}/models?client_version={MODELS_CLIENT_VERSION}", headers
 
     def models_from_answer(self, data: Any) -> list[str]:
         """`{"models": [{"slug": ...}, ...]}` -> the slugs."""
