@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from crossroute.kinds import COMING_LOGIN_KINDS, DEFAULT_BASE_URLS, LOGIN_KINDS, PRESETS
+from crossroute.kinds import COMING_LOGIN_KINDS, DEFAULT_BASE_URLS, LOGIN_KINDS, PRESETS, Preset
 from crossroute.upstream_proxy import DIRECT, UnusableProxy, parse_proxy
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -80,6 +80,13 @@ class ProviderConfig(_Strict):
     def base_url_configured(self) -> bool:
         """Whether the config set base_url (it then wins over a login's per-account resource URL)."""
         return self._base_url_configured
+
+    @property
+    def preset_entry(self) -> Preset | None:
+        """The preset this provider takes its defaults from: the one `preset:` names, else the one
+        its name is (when the kinds agree)."""
+        preset = PRESETS.get(self.preset or self.name)
+        return preset if preset is not None and preset.kind == self.kind else None
 
     @property
     def is_login(self) -> bool:
@@ -157,11 +164,10 @@ class ProviderConfig(_Strict):
             self.timeouts.first_byte = self.timeout
         self._base_url_configured = self.base_url is not None
         self._fill_login_defaults()
-        preset_name = self.preset or (self.name if self.name in PRESETS else None)
         if self.preset and self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; expected one of {', '.join(sorted(PRESETS))}")
-        preset = PRESETS.get(preset_name or "")
-        if preset and preset.kind == self.kind:
+        preset = self.preset_entry
+        if preset:
             if self.base_url is None:
                 self.base_url = preset.base_url
             if not self.models:

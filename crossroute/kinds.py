@@ -18,6 +18,7 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
     "gemini": "https://generativelanguage.googleapis.com",
     "kimi": "https://api.kimi.com/coding/v1",
     "codex": "https://chatgpt.com/backend-api/codex",
+    "qwen": "https://portal.qwen.ai/v1",  # a login's own resource_url wins over it, a configured base_url over both
 }
 
 
@@ -32,11 +33,11 @@ class LoginDefaults:
 LOGIN_KINDS: dict[str, LoginDefaults] = {
     "kimi": LoginDefaults("https://auth.kimi.com", ("kimi-for-coding", "kimi-for-coding-highspeed")),
     "codex": LoginDefaults("https://auth.openai.com", ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.3-codex")),
+    "qwen": LoginDefaults("https://chat.qwen.ai", ("coder-model", "qwen3-coder-plus", "qwen3-coder-flash",
+                                                   "vision-model")),
 }
 # Login kinds whose login and API are not built yet: the config says so rather than half-serve them.
-COMING_LOGIN_KINDS: dict[str, str] = {
-    "qwen": "the Qwen OAuth login is not built yet",
-}
+COMING_LOGIN_KINDS: dict[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class Preset:
     base_url: str
     env: tuple[str, ...]
     models: tuple[str, ...] = ()
+    adaptation: str | None = None  # the provider class the host needs (providers/__init__.py ADAPTATIONS)
 
 
 PRESETS: dict[str, Preset] = {
@@ -66,5 +68,7 @@ PRESETS: dict[str, Preset] = {
     "xai": Preset("openai", "https://api.x.ai/v1", ("XAI_API_KEY",), ("grok-4", "grok-code-fast-1")),
     "fireworks": Preset("openai", "https://api.fireworks.ai/inference/v1", ("FIREWORKS_API_KEY",), ()),
     "cerebras": Preset("openai", "https://api.cerebras.ai/v1", ("CEREBRAS_API_KEY",), ("qwen-3-coder-480b",)),
+    "dashscope": Preset("openai", "https://dashscope.aliyuncs.com/compatible-mode/v1", ("DASHSCOPE_API_KEY",),
+                        ("qwen3-coder-plus", "qwen3-coder-flash"), adaptation="dashscope"),
     "moonshot": Preset("openai", "https://api.moonshot.ai/v1", ("MOONSHOT_API_KEY",), ("kimi-k2-0905-preview",)),
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable, Hashable
@@ -26,6 +27,9 @@ upstream_log = logging.getLogger("crossroute.upstream")
 
 THROTTLE_SECONDS = 10.0  # a repeated warning is written at most once per this, per reason
 _FIELD_LIMIT = 1024  # characters of one client-supplied field kept in a line
+_SAFE_FIELDS: set[str] = set()
+_SAFE_FIELDS_MAX = 4096
+_SAFE_FIELD_LEN = 128
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
@@ -70,12 +74,20 @@ def printable(text: str) -> str:
 
 def field_value(text: str) -> str:
     """A client- or upstream-supplied value as one unambiguous `key=value` token:
-    no spaces, quotes or control characters, bounded in length; `-` when empty."""
+    no spaces, quotes or control characters, bounded in length; `-` when empty.
+    The same few paths and model names come back every request: those are
+    remembered (a bounded set, cleared when full)."""
+    if text in _SAFE_FIELDS:
+        return text
     if not text:
         return "-"
     if len(text) > _FIELD_LIMIT:
         text = text[:_FIELD_LIMIT] + "..."
     if text.isprintable() and " " not in text and '"' not in text and "\\" not in text:
+        if len(text) <= _SAFE_FIELD_LEN:
+            if len(_SAFE_FIELDS) >= _SAFE_FIELDS_MAX:
+                _SAFE_FIELDS.clear()
+            _SAFE_FIELDS.add(text)
         return text
     return "".join(c if c.isprintable() and c not in ' "\\' else _escape_char(c) for c in text)
 
@@ -88,6 +100,16 @@ class _Clock:
 
     def __init__(self) -> None:
         self._cached = (-1, "")
+        self._wall_minus_perf = 0.0
+        self._synced_at = -math.inf  # perf_counter() of the last look at the wall clock
+
+    def stamp_perf(self, perf: float) -> str:
+        """The stamp of a `time.perf_counter()` reading (the request's own, so a line costs no
+        clock call); the wall clock is looked at again once a second."""
+        if perf - self._synced_at > 1.0:
+            self._synced_at = time.perf_counter()
+            self._wall_minus_perf = time.time() - self._synced_at
+        return self.stamp(perf + self._wall_minus_perf)
 
     def stamp(self, created: float) -> str:
         second = int(created)
@@ -129,10 +151,11 @@ class JsonFormatter(logging.Formatter):
 
 
 class AccessLines:
-    """Access lines written straight to the log's stream, the lines of one turn
-    of the event loop in one write: a `logging` record, its lock and a flush per
-    request cost more than a passthrough request's own work. Same look as the
-    other lines; in JSON the fields are keys of their own."""
+    """Access lines written straight to the log's stream, those of the last
+    `ACCESS_FLUSH_SECONDS` in one write (as nginx's `buffer=`/`flush=`): a
+    `logging` record, its lock and a write per request cost more than a
+    passthrough request's own work. Same look as the other lines; in JSON the
+    fields are keys of their own. The worker flushes what is left when it stops."""
 
     def __init__(self) -> None:
         self.stream: TextIO | None = None  # None: the access log is off
@@ -148,9 +171,9 @@ class AccessLines:
     def on(self) -> bool:
         return self.stream is not None
 
-    def write(self, fields: tuple[str | int, ...]) -> None:
-        """`fields` in ACCESS_FIELDS order, already made safe with field_value()."""
-        stamp = self.clock.stamp(time.time())
+    def write(self, fields: tuple[str | int, ...], at: float) -> None:
+        """`fields` in ACCESS_FIELDS order, already made safe with field_value(); `at` from time.perf_counter()."""
+        stamp = self.clock.stamp_perf(at)
         if self.json:
             entry: dict[str, Any] = {"time": stamp, "level": "INFO", "logger": ACCESS,
                                      "message": f"{fields[1]} {fields[2]} {fields[3]}"}
@@ -161,7 +184,7 @@ class AccessLines:
             line = f"{stamp} INFO {ACCESS}: {ACCESS_FORMAT % fields}"
         if not self.pending:
             try:
-                asyncio.get_running_loop().call_soon(self.flush)
+                asyncio.get_running_loop().call_later(ACCESS_FLUSH_SECONDS, self.flush)
             except RuntimeError:  # no loop: write it now
                 self.pending.append(line)
                 self.flush()
@@ -176,6 +199,7 @@ class AccessLines:
         self.pending.clear()
 
 
+ACCESS_FLUSH_SECONDS = 0.05
 ACCESS_LINES = AccessLines()
 
 

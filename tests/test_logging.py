@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from crossroute.config import ConfigError, parse_config
-from crossroute.logs import Throttle
+from crossroute.logs import Throttle, _Clock, field_value
 from tests.conftest import MODELS, UPSTREAM_KEY, gateway_config
 from tests.fakes import FakeUpstream, Turn
 from tests.gateway_runner import free_port
@@ -299,3 +299,18 @@ def test_a_repeated_warning_is_held_back_and_counted() -> None:
     now[0] += 10.0
     assert throttle.allow("flood") == 4
     assert throttle.allow("flood") is None
+
+
+def test_an_access_stamp_from_the_requests_own_clock_reading_is_the_wall_time() -> None:
+    clock = _Clock()
+    perf, wall = time.perf_counter(), time.time()
+    from_perf, from_wall = clock.stamp_perf(perf), clock.stamp(wall)
+    assert from_perf[:19] == from_wall[:19] or abs(wall % 1) > 0.99  # same second (unless on its edge)
+    assert abs(int(from_perf[20:23]) - int(from_wall[20:23])) % 999 <= 5
+
+
+def test_a_field_remembered_as_safe_is_never_an_unsafe_one() -> None:
+    assert field_value("bench-model") == field_value("bench-model") == "bench-model"
+    assert field_value("a b\n") == "a\\x20b\\n"
+    assert field_value("a b\n") == "a\\x20b\\n"  # asked twice: still escaped, not remembered
+    assert field_value("") == "-"

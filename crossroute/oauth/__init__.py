@@ -13,13 +13,12 @@ from __future__ import annotations
 from crossroute.oauth.base import LoginKind, Status, Unavailable
 from crossroute.oauth.codex import CodexLogin
 from crossroute.oauth.kimi import KimiLogin
+from crossroute.oauth.qwen import QwenLogin
 
 LOGINS: dict[str, LoginKind | Unavailable] = {
     "kimi": KimiLogin(),
     "codex": CodexLogin(),
-    "qwen": Unavailable("qwen", "Qwen Code (qwen.ai OAuth)", Status(
-        "ended", "2026-04-15", "the free tier ended; its login is not built yet (paid DashScope API keys: "
-                               "kind: openai)")),
+    "qwen": QwenLogin(),
     "claude": Unavailable("claude", "Claude.ai subscription (Claude Code login)", Status(
         "unsupported", "Anthropic authorises those credentials for Claude Code only",
         "use an Anthropic API key (kind: anthropic)")),

@@ -37,13 +37,15 @@ class Provider:
     # The upstream answers only as a stream, to a body of its own (adapt_body): never a passthrough, and
     # a client's non-stream request is streamed upstream and assembled into one answer.
     streams_only: ClassVar[bool] = False
-    # Whether the class overrides `prepare`: set by __init_subclass__, so a provider
-    # that does not costs no coroutine per request.
+    # Whether the class overrides `prepare` / `passthrough_body`: set by __init_subclass__, so a
+    # provider that does not costs no call per request.
     prepares: ClassVar[bool] = False
+    edits_passthrough: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.prepares = cls.prepare is not Provider.prepare
+        cls.edits_passthrough = cls.passthrough_body is not Provider.passthrough_body
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
@@ -102,6 +104,15 @@ class Provider:
     def adapt_body(self, body: dict[str, Any], req: ir.Request) -> dict[str, Any]:
         """A quirk hook: the last word on the upstream body."""
         return body
+
+    def passthrough_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The quirk hook of a passthrough (the client's body, in the upstream's format): a new
+        dict when it changes something, the client's left as it is. Called only when overridden."""
+        return body
+
+    def upstream_error(self, error: ir.GatewayError) -> None:
+        """A quirk hook on an upstream's error answer, after the gateway read it (a provider's
+        quota refusal and when the quota comes back: `retry_after`, if the answer named none)."""
 
     def count_tokens_url(self, model: str) -> str | None:
         """The provider's own token-counting endpoint, if it has one."""

@@ -47,4 +47,4 @@ def record(conn: HttpConnection, item: HttpRequest | Reply, started: float) -> N
         model = provider = account = "-"
     first_byte = int((conn.first_byte_at - started) * 1e6) if conn.first_byte_at else "-"
     ACCESS_LINES.write((conn.peer, field_value(method), field_value(path), conn.sent_status or CLIENT_CLOSED,
-                        model, provider, account, conn.sent_bytes, first_byte, int((now - started) * 1e6)))
+                        model, provider, account, conn.sent_bytes, first_byte, int((now - started) * 1e6)), now)

@@ -30,7 +30,7 @@ from crossroute.formats import (
 from crossroute.formats.openai_responses import render_input_items
 from crossroute.logs import refused_key
 from crossroute.payload import PayloadRules
-from crossroute.providers import KINDS
+from crossroute.providers import provider_class
 from crossroute.routing import ModelRegistry, Router
 from crossroute.routing.accounts import by_provider
 from crossroute.server.http import HttpRequest, JsonReply, Reply
@@ -103,7 +103,7 @@ class Shared:
 class Gateway:
     def __init__(self, config: Config, state_path: str | Path, shared: Shared | None = None) -> None:
         self.config = config
-        providers = [KINDS[p.kind](p) for p in config.providers]
+        providers = [provider_class(p)(p) for p in config.providers]
         self.registry = ModelRegistry(providers)
         if shared is None:
             shared = Shared.open(config, state_path)

@@ -292,6 +292,7 @@ class Pipeline:
             error.retry_after = reset
         if response.status == 429 and cooldown.is_daily_quota(raw):
             error.kind = "billing"
+        provider.upstream_error(error)
         return error
 
     # ------------------------------------------------------------ passthrough
@@ -300,6 +301,8 @@ class Pipeline:
         body = call.body
         if not call.fmt.model_in_url:
             body = {**body, "model": candidate.route.model}
+        if candidate.route.provider.edits_passthrough:
+            body = candidate.route.provider.passthrough_body(body)
         response = await self._open(candidate, _encoded(self._ruled(body, candidate, call)), call.stream, call)
         if not call.stream:
             raw = await _read_body(response, candidate, call)

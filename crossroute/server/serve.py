@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from crossroute.config import Config, ServerConfig
+from crossroute.logs import ACCESS_LINES
 from crossroute.server.app import Gateway
 from crossroute.server.protocol import HttpServer, Limits
 from crossroute.server.reload import ConfigSource, LiveGateway, watching
@@ -137,8 +138,11 @@ def _run_worker(config: Config, state_path: str | Path, sock: socket.socket, sou
             _watch_supervisor(loop, supervisor, stop)
         await serve(Gateway(config, state_path), stop, sock=sock, source=source, supervised=supervisor is not None)
 
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        runner.run(main())
+    try:
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(main())
+    finally:
+        ACCESS_LINES.flush()
 
 
 def _watch_supervisor(loop: asyncio.AbstractEventLoop, supervisor: int, stop: asyncio.Event) -> None:
