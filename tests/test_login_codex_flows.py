@@ -85,6 +85,7 @@ def test_on_a_headless_host_the_pasted_address_completes_the_login(codex: FakeCo
     login.line_with("paste here the address")
     redirect = httpx.get(url, follow_redirects=False, timeout=30)  # the redirect goes nowhere on that machine
     assert redirect.status_code == 302
+    login.type("")  # an empty line is asked again
     login.type(redirect.headers["location"])
     status, out, err = login.finish()
     assert status == 0, err

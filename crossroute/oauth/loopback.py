@@ -165,7 +165,9 @@ def _read_pasted(ctx: LoginContext, answers: queue.Queue[str | None]) -> None:
     """Reads the pasted address in a thread (the callback may come first); no input at all: None."""
     def read() -> None:
         try:
-            answers.put(ctx.ask("Address: "))
+            while not (line := ctx.ask("Address: ").strip()):  # an empty line: ask again
+                pass
+            answers.put(line)
         except (EOFError, OSError, ValueError):
             answers.put(None)
 
@@ -173,15 +175,15 @@ def _read_pasted(ctx: LoginContext, answers: queue.Queue[str | None]) -> None:
 
 
 def _first_answer(answers: queue.Queue[str | None], listening: bool) -> str:
-    """The first redirect address to arrive within LOGIN_WAIT (an empty paste or closed input is skipped
-    while the callback can still come)."""
+    """The first redirect address to arrive within LOGIN_WAIT (a closed input is no answer while the
+    callback can still come)."""
     deadline = time.monotonic() + LOGIN_WAIT
     while (left := deadline - time.monotonic()) > 0:
         try:
             answer = answers.get(timeout=left)
         except queue.Empty:
             break
-        if answer and answer.strip():
+        if answer:
             return answer
         if not listening:
             raise LoginFailed("no address was pasted; run the command again")
