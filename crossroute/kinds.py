@@ -17,6 +17,7 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
     "anthropic": "https://api.anthropic.com",
     "gemini": "https://generativelanguage.googleapis.com",
     "kimi": "https://api.kimi.com/coding/v1",
+    "codex": "https://chatgpt.com/backend-api/codex",
     "qwen": "https://portal.qwen.ai/v1",  # a login's own resource_url wins over it, a configured base_url over both
 }
 
@@ -31,13 +32,12 @@ class LoginDefaults:
 
 LOGIN_KINDS: dict[str, LoginDefaults] = {
     "kimi": LoginDefaults("https://auth.kimi.com", ("kimi-for-coding", "kimi-for-coding-highspeed")),
+    "codex": LoginDefaults("https://auth.openai.com", ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.3-codex")),
     "qwen": LoginDefaults("https://chat.qwen.ai", ("coder-model", "qwen3-coder-plus", "qwen3-coder-flash",
                                                    "vision-model")),
 }
 # Login kinds whose login and API are not built yet: the config says so rather than half-serve them.
-COMING_LOGIN_KINDS: dict[str, str] = {
-    "codex": "the Codex (ChatGPT) login is not built yet",
-}
+COMING_LOGIN_KINDS: dict[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)

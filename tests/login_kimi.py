@@ -23,6 +23,20 @@ from tests.gateway_runner import free_port
 from tests.test_cli import wait_until_healthy
 
 CLIENT_KEY = "sk-client-login"
+# Another process that needs an account's token fresh (its file's token expires within the lead);
+# it prints a digest of the token it got. Arguments: the config, the account id.
+REFRESH_SCRIPT = """
+import asyncio, hashlib, sys
+from crossroute.accounts.store import AccountStore
+from crossroute.config import load_config
+from crossroute.oauth import LOGINS
+from crossroute.oauth.refresh import RefreshManager
+config = load_config(sys.argv[1])
+account = AccountStore.open(config).get(sys.argv[2])
+provider = next(p for p in config.providers if p.name == account.provider)
+manager = RefreshManager(LOGINS[provider.kind], provider.auth_url)
+print(hashlib.sha256(asyncio.run(manager.fresh_token(account)).access_token.encode()).hexdigest(), flush=True)
+"""
 MODEL = "kimi-for-coding"
 
 
@@ -77,10 +91,20 @@ def seed_account(auth_dir: Path, fake: FakeKimi, label: str, lifetime: float = 3
     token = OAuthToken(token.access_token, token.refresh_token, token.expires_at, {**token.extras,
                                                                                    "device_id": device_id})
     account = save_login(auth_dir, "kimi", label, token)
+    set_options(account, options)
+    return account
+
+
+def set_options(account: Account, options: dict[str, Any]) -> None:
+    """Account options (priority, ...) written into the account's file."""
     if options:
         path = Path(account.source)
         path.write_text(json.dumps({**json.loads(path.read_text()), **options}))
-    return account
+
+
+def refresher(config: Path, account: Account, **popen: Any) -> subprocess.Popen[str]:
+    """REFRESH_SCRIPT for the account, as another process."""
+    return subprocess.Popen([sys.executable, "-c", REFRESH_SCRIPT, str(config), account.id], **popen)
 
 
 def file_of(account: Account) -> dict[str, Any]:

@@ -35,9 +35,8 @@ from crossroute.routing.cooldown import reason_for
 from tests.fakes.login import Identity
 from tests.fakes.qwen import FakeQwen
 from tests.gateway_runner import RunningGateway, free_port
-from tests.login_kimi import CLIENT_KEY, bearer, cli, file_of, served, write_config
+from tests.login_kimi import CLIENT_KEY, REFRESH_SCRIPT, bearer, cli, file_of, served, write_config
 from tests.test_login_qwen import qwen_config
-from tests.test_login_refresh import REFRESH_SCRIPT
 
 HEADERS = {"authorization": f"Bearer {CLIENT_KEY}"}
 MODEL = "coder-model"

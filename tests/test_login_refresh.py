@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from tests.login_kimi import (
     cli,
     file_of,
     kimi_config,
+    refresher,
     seed_account,
     served,
     write_config,
@@ -48,20 +48,6 @@ REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
     "anthropic": ("/v1/messages", {"model": MODEL, "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}),
     "gemini": (f"/v1beta/models/{MODEL}:generateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}),
 }
-# Another process that needs the account's token fresh (its file's token expires within the lead);
-# it prints a digest of the token it got. Any login kind: the config's first provider's.
-REFRESH_SCRIPT = """
-import asyncio, hashlib, sys
-from crossroute.accounts.store import AccountStore
-from crossroute.config import load_config
-from crossroute.oauth import login_kind
-from crossroute.oauth.refresh import RefreshManager
-config = load_config(sys.argv[1])
-account = AccountStore.open(config).get(sys.argv[2])
-kind = login_kind(config.providers[0].kind)
-token = asyncio.run(RefreshManager(kind, config.providers[0].auth_url).fresh_token(account))
-print(hashlib.sha256(token.access_token.encode()).hexdigest(), flush=True)
-"""
 
 
 @pytest.fixture
@@ -180,8 +166,7 @@ def test_two_workers_and_another_process_refresh_an_account_exactly_once(kimi: F
     config = kimi_config(tmp_path, kimi)
     url = f"http://127.0.0.1:{config['server']['port']}"
     with served(tmp_path, config, "--workers", "2", "--log-level", "debug") as log:
-        other = subprocess.Popen([sys.executable, "-c", REFRESH_SCRIPT, str(tmp_path / "config.yaml"), account.id],
-                                 stdout=subprocess.PIPE, text=True)
+        other = refresher(tmp_path / "config.yaml", account, stdout=subprocess.PIPE, text=True)
         answers: list[int] = []
         threads = [threading.Thread(target=lambda: answers.append(chat(url).status_code)) for _ in range(8)]
         for thread in threads:
@@ -205,24 +190,23 @@ def test_a_kill_during_a_refresh_leaves_a_usable_file(kimi: FakeKimi, tmp_path: 
     before = file_of(account)
     path = write_config(tmp_path, kimi_config(tmp_path, kimi))
     kimi.oauth.refresh_delay = 60
-    refresher = subprocess.Popen([sys.executable, "-c", REFRESH_SCRIPT, str(path), account.id],
-                                 stdout=subprocess.DEVNULL)
+    process = refresher(path, account, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while kimi.oauth.refresh_calls == 0:  # it holds the account's lock and waits on the server
-        assert time.monotonic() < deadline and refresher.poll() is None
+        assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.05)
-    os.kill(refresher.pid, signal.SIGKILL)
-    refresher.wait(10)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(10)
     assert file_of(account) == before  # the old file, whole: its access token still serves
     assert kimi.oauth.grant_for(before["access_token"]) is not None
     assert sorted(p.name for p in (tmp_path / "auth").iterdir()) == [".locks", Path(account.source).name]
 
     kimi.oauth.refresh_delay = 0
-    again = subprocess.run([sys.executable, "-c", REFRESH_SCRIPT, str(path), account.id], capture_output=True,
-                           text=True, timeout=60)
-    assert again.returncode == 0, again.stderr  # the lock went with the killed process
+    again = refresher(path, account, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    printed, problems = again.communicate(timeout=60)
+    assert again.returncode == 0, problems  # the lock went with the killed process
     after = file_of(account)
-    assert again.stdout.strip() == digest(after["access_token"]) and kimi.oauth.refresh_calls == 2
+    assert printed.strip() == digest(after["access_token"]) and kimi.oauth.refresh_calls == 2
     assert kimi.oauth.refresh_refused == 0 and after["refresh_token"] in kimi.oauth.refresh_tokens
     assert parse_account(account.id, Path(account.source).read_bytes(), account.source).needs_login is None
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from crossroute.accounts.model import Account, OAuthToken, mask
-from crossroute.state.accounts import AccountView, Quota
+from crossroute.state.accounts import AccountView, Quota, UsageWindow
 
 REASON_WORDS = {"rate_limited": "rate limited", "quota_exhausted": "quota", "auth": "auth", "server": "server"}
 COLUMNS = ("ID", "PROVIDER", "LABEL", "STATE", "IN FLIGHT", "REQUESTS", "TOKENS IN/OUT", "QUOTA LEFT", "LAST ERROR",
@@ -62,14 +62,23 @@ class AccountRow:
 
 
 def describe_quota(quota: Quota | None, now: float) -> str:
-    """`req 4999/5000, tok 1.9M/2M (resets 12:03:10)`: what the upstream said last; `-` if it never did."""
+    """`req 4999/5000, tok 1.9M/2M (resets 12:03:10)` or a plan's windows (`5h 23% used (resets 14:03:00),
+    week 4% used (...)`): what the upstream said last; `-` if it never did."""
     if quota is None:
         return "-"
+    if quota.windows:
+        return ", ".join(describe_window(window, now) for window in quota.windows)
     parts = [f"{name} {_amount(left)}/{_amount(limit)}"
              for name, left, limit in (("req", quota.requests_left, quota.requests_limit),
                                        ("tok", quota.tokens_left, quota.tokens_limit)) if left >= 0]
     text = ", ".join(parts) or "?"
     return f"{text} (resets {local_time(quota.resets_at, now)})" if quota.resets_at > now else text
+
+
+def describe_window(window: UsageWindow, now: float) -> str:
+    """`5h 23% used (resets 14:03:00)`: a plan's usage window."""
+    text = f"{window.name} {window.used_percent:.0f}% used"
+    return f"{text} (resets {local_time(window.resets_at, now)})" if window.resets_at > now else text
 
 
 def _amount(count: int) -> str:
@@ -89,7 +98,9 @@ def _quota_json(quota: Quota | None) -> dict[str, Any] | None:
         return value if value >= 0 else None
     return {"requests_left": count(quota.requests_left), "requests_limit": count(quota.requests_limit),
             "tokens_left": count(quota.tokens_left), "tokens_limit": count(quota.tokens_limit),
-            "resets_at": quota.resets_at or None, "seen_at": quota.seen_at}
+            "resets_at": quota.resets_at or None, "seen_at": quota.seen_at,
+            "windows": [{"window": w.name, "minutes": w.minutes, "used_percent": w.used_percent,
+                         "resets_at": w.resets_at or None} for w in quota.windows]}
 
 
 def rows(accounts: Sequence[Account], views: dict[str, AccountView], now: float | None = None) -> list[AccountRow]:

@@ -11,13 +11,13 @@ and its provider class in crossroute/providers/."""
 from __future__ import annotations
 
 from crossroute.oauth.base import LoginKind, Status, Unavailable
+from crossroute.oauth.codex import CodexLogin
 from crossroute.oauth.kimi import KimiLogin
 from crossroute.oauth.qwen import QwenLogin
 
 LOGINS: dict[str, LoginKind | Unavailable] = {
     "kimi": KimiLogin(),
-    "codex": Unavailable("codex", "Codex (ChatGPT plan)", Status(
-        "unsupported", "yet: the ChatGPT login is being built", "use an OpenAI API key meanwhile (kind: openai)")),
+    "codex": CodexLogin(),
     "qwen": QwenLogin(),
     "claude": Unavailable("claude", "Claude.ai subscription (Claude Code login)", Status(
         "unsupported", "Anthropic authorises those credentials for Claude Code only",

@@ -10,7 +10,9 @@ for a refresh, which the refresh manager runs off the event loop."""
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -59,6 +61,23 @@ class Status:
         return "available"
 
 
+def read_line(prompt: str, limit: int = 64 * 1024) -> str:
+    """input() without sys.stdin's buffer: a flow may read in a daemon thread while another
+    answer wins, and a daemon thread left holding that buffer's lock aborts the interpreter's exit.
+    EOFError when the input is closed."""
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    line = b""
+    while not line.endswith(b"\n") and len(line) < limit:
+        chunk = os.read(0, 4096)
+        if not chunk:
+            if not line:
+                raise EOFError
+            break
+        line += chunk
+    return line.decode("utf-8", "replace").strip()
+
+
 @dataclass(slots=True)
 class LoginContext:
     """What a flow needs from the command that runs it."""
@@ -69,7 +88,7 @@ class LoginContext:
     open_browser: bool = True
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
-    ask: Callable[[str], str] = input  # a line from the user (a redirect URL pasted on a headless host)
+    ask: Callable[[str], str] = read_line  # a line from the user (a redirect URL pasted on a headless host)
 
 
 class LoginKind:

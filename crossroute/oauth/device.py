@@ -82,7 +82,7 @@ def _device_code(data: dict[str, Any]) -> DeviceCode:
                           "verification_uri")
     complete = data.get("verification_uri_complete")
     return DeviceCode(str(device_code), str(user_code), str(uri), complete if isinstance(complete, str) else None,
-                      _seconds(data.get("expires_in"), MAX_WAIT), max(MIN_INTERVAL, _seconds(data.get("interval"),
+                      seconds_of(data.get("expires_in"), MAX_WAIT), max(MIN_INTERVAL, seconds_of(data.get("interval"),
                                                                                             DEFAULT_INTERVAL)))
 
 
@@ -178,7 +178,7 @@ def _post(http: httpx.Client, url: str, form: dict[str, str], headers: Mapping[s
         raise LoginFailed(f"the OAuth server could not be reached ({type(exc).__name__})") from None
 
 
-def _seconds(value: Any, default: float) -> float:
+def seconds_of(value: Any, default: float) -> float:
     if isinstance(value, str):
         try:
             value = float(value)

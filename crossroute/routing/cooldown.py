@@ -13,6 +13,8 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 
+import orjson
+
 from crossroute import ir
 from crossroute.state.accounts import Reason
 
@@ -31,6 +33,7 @@ _ANTHROPIC_RESETS = ("anthropic-ratelimit-requests-reset", "anthropic-ratelimit-
                      "anthropic-ratelimit-input-tokens-reset", "anthropic-ratelimit-output-tokens-reset")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _SECONDS_PER_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_CODEX_WINDOWS = ("primary", "secondary")
 _QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "quota_exceeded"})
 _CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
 _CONTEXT_WORDS = ("prompt is too long", "context length", "context window", "maximum context",
@@ -80,10 +83,34 @@ def reset_from_headers(headers: Mapping[str, str], now: float | None = None) -> 
         seconds = seconds_until(value, now) if value else None
         if seconds is not None:
             waits.append((headers.get(name.removesuffix("-reset") + "-remaining") == "0", seconds))
+    for name in _CODEX_WINDOWS:  # a plan's usage windows: only a spent one says how long to wait
+        seconds = retry_after_seconds(headers.get(f"x-codex-{name}-reset-after-seconds"))
+        if seconds is not None and _spent(headers.get(f"x-codex-{name}-used-percent")):
+            waits.append((True, seconds))
     if not waits:
         return None
     exhausted = [seconds for spent, seconds in waits if spent]
     return max(exhausted or [seconds for _, seconds in waits])
+
+
+def _spent(used_percent: str | None) -> bool:
+    try:
+        return used_percent is not None and float(used_percent) >= 100
+    except ValueError:
+        return False
+
+
+def reset_in_body(raw: bytes) -> float | None:
+    """Codex's usage limit answer says when it lifts in its body: `{"error": {"resets_in_seconds": N}}`."""
+    if b"resets_in_seconds" not in raw:
+        return None
+    try:
+        error = orjson.loads(raw).get("error")
+        seconds = error.get("resets_in_seconds") if isinstance(error, dict) else None
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return float(seconds) if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0 \
+        else None
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -123,8 +150,9 @@ def seconds_until(value: str, now: float | None) -> float | None:
 
 
 def is_daily_quota(raw: bytes) -> bool:
-    """Gemini's RESOURCE_EXHAUSTED names the quota it hit: a per-day one will not come back in minutes."""
-    return b"QuotaFailure" in raw and b"PerDay" in raw
+    """A quota that will not come back in minutes: Gemini's RESOURCE_EXHAUSTED naming a per-day
+    quota, a Codex plan's usage window spent (`usage_limit_reached`)."""
+    return (b"QuotaFailure" in raw and b"PerDay" in raw) or b'"usage_limit_reached"' in raw
 
 
 def is_context_length(error: ir.GatewayError) -> bool:

@@ -235,6 +235,13 @@ def _account_lines(accounts: Iterable[tuple[str, AccountView]], now: float) -> l
         *_quota_lines("crossroute_account_quota_remaining", views, lambda q: (q.requests_left, q.tokens_left)),
         "# TYPE crossroute_account_quota_limit gauge",
         *_quota_lines("crossroute_account_quota_limit", views, lambda q: (q.requests_limit, q.tokens_limit)),
+        "# TYPE crossroute_account_quota_used_percent gauge",
+        *(f'crossroute_account_quota_used_percent{{account="{a}",window="{w.name}"}} {w.used_percent:g}'
+          for a, v in views if v.quota is not None for w in v.quota.windows),
+        "# TYPE crossroute_account_quota_reset_seconds gauge",
+        *(f'crossroute_account_quota_reset_seconds{{account="{a}",window="{w.name}"}} '
+          f"{max(0.0, w.resets_at - now):.0f}" for a, v in views if v.quota is not None for w in v.quota.windows
+          if w.resets_at),
     ]
 
 

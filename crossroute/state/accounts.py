@@ -42,9 +42,29 @@ log = logging.getLogger("crossroute.routing")
 
 
 @dataclass(frozen=True, slots=True)
+class UsageWindow:
+    """One of a subscription plan's usage windows (Codex's 5-hour and weekly ones)."""
+
+    minutes: int  # the window's length
+    used_percent: float
+    resets_at: float = 0.0  # Unix seconds; 0 = not said
+
+    @property
+    def name(self) -> str:
+        """`5h`, `week`, `1d`, `90m`: the window's length, as people name it."""
+        if self.minutes == 7 * 1440:
+            return "week"
+        for unit, size in (("d", 1440), ("h", 60)):
+            if self.minutes % size == 0:
+                return f"{self.minutes // size}{unit}"
+        return f"{self.minutes}m"
+
+
+@dataclass(frozen=True, slots=True)
 class Quota:
     """What an upstream last said of an account's rate limits (OpenAI's
-    `x-ratelimit-*`, Anthropic's `anthropic-ratelimit-*` headers); -1 = not said."""
+    `x-ratelimit-*`, Anthropic's `anthropic-ratelimit-*` headers; -1 = not said)
+    or of its plan's usage windows (Codex's `x-codex-primary-*`/`-secondary-*`)."""
 
     requests_left: int = -1
     requests_limit: int = -1
@@ -52,6 +72,7 @@ class Quota:
     tokens_limit: int = -1
     resets_at: float = 0.0  # Unix seconds when the scarcer of the two refills; 0 = not said
     seen_at: float = 0.0  # Unix seconds of the answer that said it
+    windows: tuple[UsageWindow, ...] = ()  # at most MAX_WINDOWS are kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +123,16 @@ class AccountState(Protocol):
 
 _GENERATION = 16  # header offset of the cooldown generation (u64)
 CAPACITY = 4096  # accounts and cursors; a slot is never given back
-_LAYOUT = slots.Layout(b"CRAS0002", CAPACITY, 128)
+_LAYOUT = slots.Layout(b"CRAS0003", CAPACITY, 176)
 
 # Slot layout (offsets in a slot); 8-byte fields first so each is aligned.
 _DIGEST, _COOLING, _LAST_AT, _REQUESTS, _INPUT, _OUTPUT, _ERRORS = 0, 16, 24, 32, 40, 48, 56
 _IN_FLIGHT, _STRIKES, _LAST_STATUS, _REASON, _LAST_KIND = 64, 68, 72, 74, 75
-_QUOTA_SEEN = 80  # the quota to the slot's end: seen at, requests left/limit, tokens left/limit, resets at
+_QUOTA_SEEN = 80  # the quota: seen at, requests left/limit, tokens left/limit, resets at
 _QUOTA = struct.Struct("=d4qd")
+_WINDOWS = 128  # the usage windows to the slot's end: minutes (0 = none), used percent, resets at, for each
+MAX_WINDOWS = 2
+_WINDOW = struct.Struct("=3d")
 _TOTALS = struct.Struct("=3Q")  # requests, input tokens, output tokens: side by side from _REQUESTS
 _F64 = struct.Struct("=d")
 _U64 = struct.Struct("=Q")
@@ -221,11 +245,16 @@ class SharedAccountState:
             self._unlock()
 
     def note_quota(self, account_id: str, quota: Quota) -> None:
-        at = self._slot(account_id) + _QUOTA_SEEN
+        at = self._slot(account_id)
+        windows = quota.windows[:MAX_WINDOWS]
+        windows += (UsageWindow(0, 0.0),) * (MAX_WINDOWS - len(windows))  # the slot's unused windows cleared
         self._lock()
         try:
-            _QUOTA.pack_into(self._map, at, quota.seen_at, quota.requests_left, quota.requests_limit,
+            _QUOTA.pack_into(self._map, at + _QUOTA_SEEN, quota.seen_at, quota.requests_left, quota.requests_limit,
                              quota.tokens_left, quota.tokens_limit, quota.resets_at)
+            for index, window in enumerate(windows):
+                _WINDOW.pack_into(self._map, at + _WINDOWS + index * _WINDOW.size, window.minutes,
+                                  window.used_percent, window.resets_at)
         finally:
             self._unlock()
 
@@ -327,7 +356,12 @@ def _quota_at(m: mmap.mmap, at: int) -> Quota | None:
         m, at + _QUOTA_SEEN)
     if not seen_at:
         return None
-    return Quota(requests_left, requests_limit, tokens_left, tokens_limit, resets_at, seen_at)
+    return Quota(requests_left, requests_limit, tokens_left, tokens_limit, resets_at, seen_at, _windows_at(m, at))
+
+
+def _windows_at(m: mmap.mmap, at: int) -> tuple[UsageWindow, ...]:
+    windows = (_WINDOW.unpack_from(m, at + _WINDOWS + index * _WINDOW.size) for index in range(MAX_WINDOWS))
+    return tuple(UsageWindow(int(minutes), used, resets_at) for minutes, used, resets_at in windows if minutes > 0)
 
 
 def read_views(path: str | Path, account_ids: list[str]) -> dict[str, AccountView]:
