@@ -33,17 +33,16 @@ import asyncio
 import base64
 import hashlib
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from .openai_chat import OpenAIChat
 from .script import Recorded, Script
-from .wire import FakeState, Issued, Rejection
+from .threaded import ThreadedApp
+from .wire import FakeState, Issued, Rejection, ScriptedModel
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 SLOW_DOWN_STEP = 5.0
@@ -213,86 +212,45 @@ def _verifier_matches(verifier: Any, challenge: str | None) -> bool:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == challenge
 
 
-class ThreadedApp:
-    """An aiohttp Application on 127.0.0.1 in its own thread and loop."""
+class FakeKimi(ScriptedModel, ThreadedApp):
+    """Kimi's OAuth server and Kimi Code API on one port: auth_url = url, base_url = url + /coding/v1.
+    The model's answers are scripted as with FakeUpstream: `script(Turn(...))` or `respond_with(...)`."""
 
-    def __init__(self, app: web.Application) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._app = app
-        self._started = threading.Event()
-        self._port = 0
-        self._thread = threading.Thread(target=self._run, name="fake-oauth", daemon=True)
-        self._thread.start()
-        if not self._started.wait(10) or not self._port:
-            raise RuntimeError("fake OAuth server did not start")
-        self.url = f"http://127.0.0.1:{self._port}"
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=0.5, handler_cancellation=True)
-        self._loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self._port = runner.addresses[0][1]
-        self._started.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())
-        self._loop.close()
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-
-
-class FakeKimi:
-    """Kimi's OAuth server and Kimi Code API on one port: auth_url = url, base_url = url + /coding/v1."""
+    thread_name = "fake-kimi"
 
     def __init__(self, **oauth: Any) -> None:
+        super().__init__()
         self.oauth = OAuthDeviceServer(KIMI_CLIENT_ID, "/api/oauth/device_authorization", "/api/oauth/token",
                                        refusal_status=401, device_header="X-Msh-Device-Id", token_prefix="kimi",
                                        **oauth)
-        self.requests: list[Recorded] = []
-        self.refused: list[Recorded] = []  # API requests answered 401
+        self.refused: list[Recorded] = []  # API requests answered 401 (`requests` holds the accepted ones)
         self._chat = OpenAIChat()
-        self._state = FakeState(Script(), Issued(), KIMI_MODELS, None)
-        app = web.Application()
+        self._script = Script()
+        self._state = FakeState(self._script, Issued(), KIMI_MODELS, None)
+        self.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/coding/v1"
+
+    def build_app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
         self.oauth.add_routes(app)
         app.router.add_post("/coding/v1/chat/completions", self._chat_completions)
-        self._server = ThreadedApp(app)
-        self.url = self._server.url
-        self.base_url = f"{self.url}/coding/v1"
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> FakeKimi:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return app
 
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        recorded = Recorded(request.method, request.path, dict(request.query),
-                            {k.lower(): v for k, v in request.headers.items()}, _json(raw), self._chat.name, raw)
+        recorded = await self.record(request, self._chat.name)
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         grant = self.oauth.grant_for(token.strip()) if scheme.lower() == "bearer" else None
         if grant is None or request.headers.get("X-Msh-Device-Id") != grant.device_id:
+            self.requests.remove(recorded)
             self.refused.append(recorded)
             why = "The access token is invalid or expired" if grant is None else "The device id does not match"
             return web.json_response({"error": {"message": why, "type": "invalid_authentication_error"}}, status=401)
-        self.requests.append(recorded)
         try:
             if not isinstance(recorded.body, dict):
                 raise Rejection(400, "The request body is not a valid JSON object.")
             return await self._chat.serve("chat", request, recorded.body, self._state)
         except Rejection as rejection:
             return self._chat.error_response(rejection)
-
-
-def _json(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        return None
