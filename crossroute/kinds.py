@@ -17,6 +17,7 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
     "anthropic": "https://api.anthropic.com",
     "gemini": "https://generativelanguage.googleapis.com",
     "kimi": "https://api.kimi.com/coding/v1",
+    "codex": "https://chatgpt.com/backend-api/codex",
 }
 
 
@@ -30,10 +31,10 @@ class LoginDefaults:
 
 LOGIN_KINDS: dict[str, LoginDefaults] = {
     "kimi": LoginDefaults("https://auth.kimi.com", ("kimi-for-coding", "kimi-for-coding-highspeed")),
+    "codex": LoginDefaults("https://auth.openai.com", ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.3-codex")),
 }
 # Login kinds whose login and API are not built yet: the config says so rather than half-serve them.
 COMING_LOGIN_KINDS: dict[str, str] = {
-    "codex": "the Codex (ChatGPT) login is not built yet",
     "qwen": "the Qwen OAuth login is not built yet",
 }
 

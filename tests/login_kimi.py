@@ -77,10 +77,15 @@ def seed_account(auth_dir: Path, fake: FakeKimi, label: str, lifetime: float = 3
     token = OAuthToken(token.access_token, token.refresh_token, token.expires_at, {**token.extras,
                                                                                    "device_id": device_id})
     account = save_login(auth_dir, "kimi", label, token)
+    set_options(account, options)
+    return account
+
+
+def set_options(account: Account, options: dict[str, Any]) -> None:
+    """Account options (priority, ...) written into the account's file."""
     if options:
         path = Path(account.source)
         path.write_text(json.dumps({**json.loads(path.read_text()), **options}))
-    return account
 
 
 def file_of(account: Account) -> dict[str, Any]:

@@ -95,12 +95,12 @@ def test_login_list_shows_each_providers_status_and_refuses_the_unsupported(tmp_
     listed = cli("login", "--list")
     assert listed.returncode == 0, listed.stderr
     status = {line.split()[0]: line for line in listed.stdout.splitlines()}
-    assert " available " in status["kimi"]
+    assert " available " in status["kimi"] and " available " in status["codex"]
     assert "not supported (Anthropic authorises those credentials for Claude Code only)" in status["claude"]
     assert "not supported (its terms forbid third-party clients" in status["antigravity"]
     assert "service ended (2026-06-18)" in status["gemini-cli"] and "API key" in status["gemini-cli"]
     assert "service ended (2026-04-15)" in status["qwen"]
-    for name, words in (("claude", "not supported"), ("gemini-cli", "service ended"), ("codex", "being built")):
+    for name, words in (("claude", "not supported"), ("gemini-cli", "service ended")):
         done = cli("login", name)
         assert done.returncode == 1 and words in one_line_error(done.stderr)
     unknown = cli("login", "nosuch")

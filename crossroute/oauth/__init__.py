@@ -11,12 +11,12 @@ and its provider class in crossroute/providers/."""
 from __future__ import annotations
 
 from crossroute.oauth.base import LoginKind, Status, Unavailable
+from crossroute.oauth.codex import CodexLogin
 from crossroute.oauth.kimi import KimiLogin
 
 LOGINS: dict[str, LoginKind | Unavailable] = {
     "kimi": KimiLogin(),
-    "codex": Unavailable("codex", "Codex (ChatGPT plan)", Status(
-        "unsupported", "yet: the ChatGPT login is being built", "use an OpenAI API key meanwhile (kind: openai)")),
+    "codex": CodexLogin(),
     "qwen": Unavailable("qwen", "Qwen Code (qwen.ai OAuth)", Status(
         "ended", "2026-04-15", "the free tier ended; its login is not built yet (paid DashScope API keys: "
                                "kind: openai)")),

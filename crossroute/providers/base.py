@@ -34,6 +34,9 @@ class Provider:
     forwarded_headers: ClassVar[tuple[str, ...]] = ()
     # A private envelope around the standard format (wrap_body / unwrap_*): never a passthrough.
     has_envelope: ClassVar[bool] = False
+    # The upstream answers only as a stream, to a body of its own (adapt_body): never a passthrough, and
+    # a client's non-stream request is streamed upstream and assembled into one answer.
+    streams_only: ClassVar[bool] = False
     # Whether the class overrides `prepare`: set by __init_subclass__, so a provider
     # that does not costs no coroutine per request.
     prepares: ClassVar[bool] = False

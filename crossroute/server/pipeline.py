@@ -8,9 +8,10 @@ are, with a sniffer reading usage beside them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,7 +162,8 @@ class Pipeline:
         return req
 
     def _can_pass_through(self, call: Call, routes: list[Route]) -> bool:
-        if any(route.provider.format is not call.fmt or route.provider.has_envelope for route in routes):
+        if any(route.provider.format is not call.fmt or route.provider.has_envelope or route.provider.streams_only
+               for route in routes):
             return False
         if call.fmt.stores_responses:  # the store needs the output
             return call.body.get("store") is False and not call.body.get("previous_response_id")
@@ -355,10 +357,13 @@ class Pipeline:
                            candidate, call)
         if provider.has_envelope:
             body = provider.wrap_body(body, candidate.route.model)
-        response = await self._open(candidate, _encoded(body), req.stream, call)
+        response = await self._open(candidate, _encoded(body), req.stream or provider.streams_only, call)
         response_id = ir.new_id("resp_") if call.fmt.stores_responses else None
         if not req.stream:
-            resp = await self._read_whole(upstream, response, candidate, call)
+            if provider.streams_only:
+                resp = await _assembled(_decode(upstream.stream_decoder(), response, candidate))
+            else:
+                resp = await self._read_whole(upstream, response, candidate, call)
             if names:
                 custom_tools.raise_response(resp, names)
             resp.model = call.model
@@ -371,7 +376,7 @@ class Pipeline:
         decoder = upstream.stream_decoder()
         if provider.has_envelope:
             decoder = EnvelopeDecoder(decoder, provider.unwrap_event)
-        batches = _decode(decoder, response, candidate)
+        batches: AsyncIterator[list[ir.Event]] = _decode(decoder, response, candidate)
         if names:
             batches = _raise_custom_calls(batches, custom_tools.CallRaiser(names))
         encoder = call.fmt.stream_encoder(req, call.options)
@@ -588,7 +593,7 @@ class EnvelopeDecoder:
 
 
 async def _decode(decoder: Any, response: UpstreamResponse,
-                  candidate: Candidate) -> AsyncIterator[list[ir.Event]]:
+                  candidate: Candidate) -> AsyncGenerator[list[ir.Event], None]:
     """The upstream's events, one batch per network read."""
     complete = False
     try:
@@ -603,6 +608,12 @@ async def _decode(decoder: Any, response: UpstreamResponse,
         yield [ir.StreamError(_broken_stream(candidate.route.provider, exc))]
     finally:
         _let_go(response, complete)
+
+
+async def _assembled(batches: AsyncGenerator[list[ir.Event], None]) -> ir.Response:
+    """One answer from a stream (for a provider that only streams): the stream's error if it broke."""
+    async with contextlib.aclosing(batches):
+        return await ir.collect(event async for batch in batches for event in batch)
 
 
 def _broken_stream(provider: Provider, exc: Exception) -> ir.GatewayError:

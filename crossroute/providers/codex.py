@@ -1,0 +1,71 @@
+"""Codex (ChatGPT plan): a login (crossroute/oauth/codex.py) in front of the
+ChatGPT Codex backend, a Responses API with rules of its own
+(`https://chatgpt.com/backend-api/codex/responses`): it answers only as a
+stream, wants `store: false` and `instructions`, refuses the sampling and
+limit parameters, and takes no `system` role in the input. adapt_body makes
+any request fit; a client's non-stream request is streamed upstream and
+assembled by the pipeline (`streams_only`). Its answers carry the plan's
+usage windows (`x-codex-primary-*`, `x-codex-secondary-*`), which
+routing/quota.py reads into the account's quota state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crossroute import __version__, ir
+from crossroute.accounts.model import OAuthToken
+from crossroute.oauth.codex import CodexLogin
+from crossroute.providers.login import LoginProvider
+from crossroute.providers.openai_responses import OpenAIResponsesProvider
+
+# Top-level fields the backend refuses ("Unsupported parameter: ...").
+UNSUPPORTED = frozenset({
+    "max_output_tokens", "max_completion_tokens", "max_tool_calls", "temperature", "top_p", "frequency_penalty",
+    "presence_penalty", "stream_options", "truncation", "metadata", "safety_identifier", "background", "user",
+    "prompt_cache_retention", "context_management", "previous_response_id",
+})
+ENCRYPTED_REASONING = "reasoning.encrypted_content"  # with store: false, how reasoning carries over turns
+
+
+class CodexProvider(LoginProvider, OpenAIResponsesProvider):
+    kind = "codex"
+    login = CodexLogin()
+    streams_only = True
+    forwarded_headers = ()  # the backend wants none of the public API's organization/project headers
+
+    def adapt_body(self, body: dict[str, Any], req: ir.Request) -> dict[str, Any]:
+        body = {name: value for name, value in super().adapt_body(body, req).items() if name not in UNSUPPORTED}
+        body.update(stream=True, store=False)
+        if not isinstance(body.get("instructions"), str):
+            body["instructions"] = ""
+        if body.get("service_tier") not in (None, "priority"):
+            del body["service_tier"]
+        include = body.get("include")
+        include = list(include) if isinstance(include, list) else []
+        if ENCRYPTED_REASONING not in include:
+            body["include"] = [*include, ENCRYPTED_REASONING]
+        items = body.get("input")
+        if isinstance(items, list):
+            body["input"] = [_no_system_role(item) for item in items]
+        return body
+
+    def models_request(self, token: OAuthToken) -> tuple[str, dict[str, str]] | None:
+        """The live model list: `GET {base}/models?client_version=...` with the account's headers."""
+        headers = {"authorization": f"Bearer {token.access_token}", **self.login.request_headers(token),
+                   "accept": "application/json"}
+        return f"{self.base_url}/models?client_version={__version__}", headers
+
+    def models_from_answer(self, data: Any) -> list[str]:
+        """`{"models": [{"slug": ...}, ...]}` -> the slugs."""
+        entries = data.get("models") if isinstance(data, dict) else None
+        if not isinstance(entries, list):
+            return []
+        return [entry["slug"] for entry in entries
+                if isinstance(entry, dict) and isinstance(entry.get("slug"), str) and entry["slug"]]
+
+
+def _no_system_role(item: Any) -> Any:
+    """The backend refuses `system` input messages; `developer` is its name for them."""
+    if isinstance(item, dict) and item.get("role") == "system":
+        return {**item, "role": "developer"}
+    return item
