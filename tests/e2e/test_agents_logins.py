@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests import login_kimi
+from tests import login_codex, login_kimi
 from tests.e2e.agents import ScriptedFake, assert_result_paired_with_call, complete_task
 from tests.fakes import Recorded
+from tests.fakes.codex import FakeCodex
 from tests.fakes.oauth_device import FakeKimi
 from tests.gateway_runner import RunningGateway
 from tests.upstream_view import VIEWS
@@ -65,8 +66,31 @@ def kimi_login(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoginStack]
             yield LoginStack(fake, gateway, login_kimi.MODEL, "openai", check_credentials)
 
 
+@pytest.fixture(scope="module")
+def codex_login(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoginStack]:
+    """A ChatGPT account from `crossroute login codex --import` of the auth.json the Codex CLI
+    leaves after its own login at the fake."""
+    tmp = tmp_path_factory.mktemp("e2e-codex")
+    with FakeCodex() as fake:
+        config = login_codex.codex_config(tmp, fake)
+        codex_auth = tmp / "codex-auth.json"
+        codex_auth.write_text(json.dumps(fake.auth_json()))
+        done = login_kimi.cli("login", "codex", "--config", str(login_kimi.write_config(tmp, config)),
+                              "--import", str(codex_auth), "--label", "grid")
+        assert done.returncode == 0, done.stdout + done.stderr
+        account = only_account(tmp / "auth")
+
+        def check_credentials(seen: Recorded) -> None:
+            assert seen.path == "/backend-api/codex/responses"
+            assert login_kimi.bearer(seen) == account["access_token"]
+            assert seen.headers["chatgpt-account-id"] == fake.identity.account_id
+
+        with RunningGateway(config, tmp / "state.sqlite3") as gateway:
+            yield LoginStack(fake, gateway, login_codex.MODEL, "openai-responses", check_credentials)
+
+
 @pytest.mark.parametrize("client", LOGIN_CLIENTS)
-@pytest.mark.parametrize("provider", ["kimi"])
+@pytest.mark.parametrize("provider", ["kimi", "codex"])
 def test_tool_task_through_a_login(provider: str, client: str, request: pytest.FixtureRequest, client_path: str,
                                    tmp_path: Path) -> None:
     stack: LoginStack = request.getfixturevalue(f"{provider}_login")
