@@ -50,9 +50,9 @@ from .login import (
     s256,
     user_code,
 )
-from .script import Recorded, Script, Turn
+from .script import Recorded, Script
 from .threaded import ThreadedApp, json_answer
-from .wire import Exchange, FakeState, Issued, Rejection, next_turn
+from .wire import Exchange, FakeState, Issued, Rejection, ScriptedModel, next_turn
 
 CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
 ISSUER = "https://auth.openai.com"
@@ -182,7 +182,7 @@ def oauth_error(status: int, code: str, description: str) -> web.Response:
     return json_answer({"error": code, "error_description": description}, status)
 
 
-class FakeCodex(ThreadedApp):
+class FakeCodex(ScriptedModel, ThreadedApp):
     """See the module docstring. `identity` is who signs in unless approve()/deny() name someone else."""
 
     thread_name = "fake-codex"
@@ -231,9 +231,6 @@ class FakeCodex(ThreadedApp):
     @property
     def redirect_uris(self) -> list[str]:
         return [*self.extra_redirect_uris, f"{self.url}/deviceauth/callback"]
-
-    def script(self, *turns: Turn) -> None:
-        self._script.push(turns)
 
     def allow_redirect(self, uri: str) -> None:
         """Register one more redirect URI, e.g. a test's loopback callback on a free port."""

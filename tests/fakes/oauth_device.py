@@ -34,17 +34,16 @@ import asyncio
 import base64
 import hashlib
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from .openai_chat import OpenAIChat
 from .script import Recorded, Script
-from .wire import FakeState, Issued, Rejection
+from .threaded import ThreadedApp
+from .wire import FakeState, Issued, Rejection, ScriptedModel
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 SLOW_DOWN_STEP = 5.0
@@ -214,75 +213,44 @@ def _verifier_matches(verifier: Any, challenge: str | None) -> bool:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == challenge
 
 
-class ThreadedApp:
-    """An aiohttp Application on 127.0.0.1 in its own thread and loop."""
+class FakeKimi(ScriptedModel, ThreadedApp):
+    """Kimi's OAuth server and Kimi Code API on one port: auth_url = url, base_url = url + /coding/v1.
+    The model's answers are scripted as with FakeUpstream: `script(Turn(...))` or `respond_with(...)`."""
 
-    def __init__(self, app: web.Application) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._app = app
-        self._started = threading.Event()
-        self._port = 0
-        self._thread = threading.Thread(target=self._run, name="fake-oauth", daemon=True)
-        self._thread.start()
-        if not self._started.wait(10) or not self._port:
-            raise RuntimeError("fake OAuth server did not start")
-        self.url = f"http://127.0.0.1:{self._port}"
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=0.5, handler_cancellation=True)
-        self._loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self._port = runner.addresses[0][1]
-        self._started.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())
-        self._loop.close()
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-
-
-class FakeKimi:
-    """Kimi's OAuth server and Kimi Code API on one port: auth_url = url, base_url = url + /coding/v1."""
+    thread_name = "fake-kimi"
 
     def __init__(self, **oauth: Any) -> None:
+        super().__init__()
         self.oauth = OAuthDeviceServer(KIMI_CLIENT_ID, "/api/oauth/device_authorization", "/api/oauth/token",
                                        refusal_status=401, device_header="X-Msh-Device-Id", token_prefix="kimi",
                                        **oauth)
-        self.requests: list[Recorded] = []
-        self.refused: list[Recorded] = []  # API requests answered 401
+        self.refused: list[Recorded] = []  # API requests answered 401 (`requests` holds the accepted ones)
         self.models: list[str] = list(KIMI_MODELS)  # what GET /coding/v1/models lists
         self.models_outage: int | None = None  # a status every model-list request gets instead
         self.model_lists: list[Recorded] = []  # the model-list requests that were answered with the list
         self.model_list_calls = 0  # every model-list request, refused or not
         self.refused_lists: list[Recorded] = []  # model-list requests answered 401 (not in `refused`)
         self._chat = OpenAIChat()
-        self._state = FakeState(Script(), Issued(), KIMI_MODELS, None)
-        app = web.Application()
+        self._script = Script()
+        self._state = FakeState(self._script, Issued(), KIMI_MODELS, None)
+        self.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/coding/v1"
+
+    def build_app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
         self.oauth.add_routes(app)
         app.router.add_post("/coding/v1/chat/completions", self._chat_completions)
         app.router.add_get("/coding/v1/models", self._list_models)
-        self._server = ThreadedApp(app)
-        self.url = self._server.url
-        self.base_url = f"{self.url}/coding/v1"
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> FakeKimi:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return app
 
     async def _list_models(self, request: web.Request) -> web.Response:
         """Kimi Code's model list: OpenAI's shape plus `context_length` and `supports_reasoning`."""
         self.model_list_calls += 1
-        recorded = await self._record(request)
+        recorded = await self.record(request, "models")
+        self.requests.remove(recorded)  # `requests` holds the chat requests
         refusal = self._unauthorized(request, recorded, self.refused_lists)
         if refusal is not None:
             return refusal
@@ -294,39 +262,26 @@ class FakeKimi:
             {"id": name, "object": "model", "created": 1761264000, "owned_by": "moonshot",
              "context_length": 262144, "supports_reasoning": True} for name in self.models]})
 
-    async def _record(self, request: web.Request) -> Recorded:
-        raw = await request.read()
-        return Recorded(request.method, request.path, dict(request.query),
-                        {k.lower(): v for k, v in request.headers.items()}, _json(raw), self._chat.name, raw)
-
-    def _unauthorized(self, request: web.Request, recorded: Recorded,
-                      refused: list[Recorded] | None = None) -> web.Response | None:
+    def _unauthorized(self, request: web.Request, recorded: Recorded, refused: list[Recorded]) -> web.Response | None:
         """A 401 unless the bearer is a live access token sent with its login's device id (the refused
-        request is kept in `refused`, by default the chat requests' list)."""
+        request is kept in `refused`)."""
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         grant = self.oauth.grant_for(token.strip()) if scheme.lower() == "bearer" else None
         if grant is not None and request.headers.get("X-Msh-Device-Id") == grant.device_id:
             return None
-        (self.refused if refused is None else refused).append(recorded)
+        refused.append(recorded)
         why = "The access token is invalid or expired" if grant is None else "The device id does not match"
         return web.json_response({"error": {"message": why, "type": "invalid_authentication_error"}}, status=401)
 
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
-        recorded = await self._record(request)
-        refusal = self._unauthorized(request, recorded)
+        recorded = await self.record(request, self._chat.name)
+        refusal = self._unauthorized(request, recorded, self.refused)
         if refusal is not None:
+            self.requests.remove(recorded)
             return refusal
-        self.requests.append(recorded)
         try:
             if not isinstance(recorded.body, dict):
                 raise Rejection(400, "The request body is not a valid JSON object.")
             return await self._chat.serve("chat", request, recorded.body, self._state)
         except Rejection as rejection:
             return self._chat.error_response(rejection)
-
-
-def _json(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        return None

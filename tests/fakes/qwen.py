@@ -44,9 +44,9 @@ from .login import (
     user_code,
 )
 from .openai_chat import OpenAIChat
-from .script import Recorded, Script, Turn
+from .script import Recorded, Script
 from .threaded import ThreadedApp, json_answer
-from .wire import FakeState, Issued, Rejection
+from .wire import FakeState, Issued, Rejection, ScriptedModel
 
 CLIENT_ID = "f0304373b74a44d2b584a3fb70ca9e56"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -87,7 +87,7 @@ class AccessToken:
     expires_at: float
 
 
-class FakeQwen(ThreadedApp):
+class FakeQwen(ScriptedModel, ThreadedApp):
     """See the module docstring. `resource_url=None` hands out this fake's own URL (with its http:// scheme,
     which a client keeps); pass a bare host like "portal.qwen.ai" to test the client's normalisation."""
 
@@ -138,9 +138,6 @@ class FakeQwen(ThreadedApp):
     @property
     def base_url(self) -> str:
         return f"{self.url}/v1"
-
-    def script(self, *turns: Turn) -> None:
-        self._script.push(turns)
 
     def issue_tokens(self, identity: Identity | None = None) -> dict[str, Any]:
         """The token answer of a completed login, without the login (for files to import)."""

@@ -15,15 +15,15 @@ from .anthropic import Anthropic
 from .gemini import Gemini
 from .openai_chat import OpenAIChat
 from .openai_responses import OpenAIResponses
-from .script import Recorded, Script, Turn
+from .script import Recorded, Script
 from .threaded import ThreadedApp
-from .wire import FakeState, Issued, ProtocolServer, Rejection, StreamCut
+from .wire import FakeState, Issued, ProtocolServer, Rejection, ScriptedModel, StreamCut
 
 DEFAULT_MODELS = ("fake-model",)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class FakeUpstream(ThreadedApp):
+class FakeUpstream(ScriptedModel, ThreadedApp):
     """A scripted upstream provider.
 
     fake = FakeUpstream(api_key="up-key"); fake.script(Turn(text="hi")); ...; fake.stop()
@@ -48,13 +48,6 @@ class FakeUpstream(ThreadedApp):
     def pending(self) -> int:
         """Turns still queued."""
         return len(self._script)
-
-    def script(self, *turns: Turn) -> None:
-        self._script.push(turns)
-
-    def respond_with(self, responder: Callable[[dict[str, Any]], Turn | None] | None) -> None:
-        """Choose replies from each generation request's body; a None answer takes the queue's next turn."""
-        self._state.responder = responder
 
     def clear(self) -> None:
         """Forget recorded requests, disconnects and queued turns (issued signatures stay valid)."""

