@@ -1,4 +1,5 @@
-"""The zero-config start: providers found in the usual environment variables."""
+"""The zero-config start: providers found in the usual environment variables, and a
+provider for each login kind the auth dir holds accounts of (`crossroute login` made them)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+import orjson
 import platformdirs
 
 from crossroute.config import Config, ProviderConfig
+from crossroute.kinds import LOGIN_KINDS
 from crossroute.providers.presets import PRESETS
 
 # Variables that hold a host rather than a key.
@@ -30,8 +33,25 @@ def discover_providers(env: Mapping[str, str] = os.environ) -> list[ProviderConf
     return found
 
 
+def logged_in_kinds(auth_dir: Path) -> list[str]:
+    """The login kinds that accounts in the auth dir name as their provider (only that field is read)."""
+    kinds: set[str] = set()
+    for path in sorted(auth_dir.glob("*.json")) if auth_dir.is_dir() else ():
+        try:
+            provider = orjson.loads(path.read_bytes()).get("provider")
+        except (OSError, orjson.JSONDecodeError, AttributeError):
+            continue  # the account store reports it when it loads the dir
+        if provider in LOGIN_KINDS:
+            kinds.add(provider)
+    return sorted(kinds)
+
+
 def default_config(env: Mapping[str, str] = os.environ) -> Config:
-    return Config(providers=discover_providers(env))
+    config = Config(providers=discover_providers(env))
+    taken = {provider.name for provider in config.providers}
+    config.providers += [ProviderConfig(name=kind, kind=kind) for kind in logged_in_kinds(Path(config.state.auth_dir))
+                         if kind not in taken]
+    return config
 
 
 def describe(config: Config) -> str:
@@ -42,6 +62,7 @@ def describe(config: Config) -> str:
     lines = ["Providers:"]
     for provider in config.providers:
         models = ", ".join(m.alias or m.name for m in provider.models) or "(any model as provider/model)"
-        lines.append(f"  {provider.name} ({provider.kind}, {len(provider.api_keys)} key(s)) at {provider.base_url}: {models}")
+        accounts = "logins from the auth dir" if provider.is_login else f"{len(provider.api_keys)} key(s)"
+        lines.append(f"  {provider.name} ({provider.kind}, {accounts}) at {provider.base_url}: {models}")
     lines.append("Address any model as name, alias or provider/model. More providers: --config FILE (see the README).")
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 
+from crossroute.defaults import logged_in_kinds
 from crossroute.kinds import PRESETS
 from crossroute.oauth import LOGINS, LoginKind
 from crossroute.oauth.discovery import FoundLogin
@@ -120,3 +121,17 @@ def test_the_suggested_kimi_import_works_and_only_then_uses_the_file(tmp_path: P
     assert len(accounts) == 1
     assert json.loads(accounts[0].read_text())["refresh_token"] == json.loads(files["kimi"].read_text())[
         "refresh_token"]
+    models = subprocess.run([sys.executable, "-m", "crossroute.cli", "models"], capture_output=True, text=True,
+                            env=environment(tmp_path, home), timeout=60)
+    assert models.returncode == 0, models.stderr
+    assert "kimi/kimi-for-coding  [kimi]" in models.stdout  # without a config, the imported login is served
+
+
+def test_without_a_config_only_the_login_kinds_with_accounts_become_providers(tmp_path: Path) -> None:
+    auth = tmp_path / "auth"
+    auth.mkdir()
+    (auth / "k1.json").write_text(json.dumps({"provider": "kimi", "type": "oauth", "access_token": "a"}))
+    (auth / "o1.json").write_text(json.dumps({"provider": "openrouter", "api_key": "k"}))  # not a login kind
+    (auth / "bad.json").write_text("{not json")
+    assert logged_in_kinds(auth) == ["kimi"]
+    assert logged_in_kinds(tmp_path / "missing") == []

@@ -19,7 +19,8 @@ import pytest
 from aiohttp import web
 
 from crossroute.accounts.model import Account, OAuthToken
-from tests.fakes.oauth_device import FakeKimi, ThreadedApp
+from tests.fakes.oauth_device import FakeKimi
+from tests.fakes.threaded import ThreadedApp
 from tests.gateway_runner import RunningGateway
 from tests.login_kimi import CLIENT_KEY, MODEL, cli, kimi_config, seed_account, write_config
 
@@ -27,17 +28,22 @@ HEADERS = {"authorization": f"Bearer {CLIENT_KEY}"}
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEiLCJlbWFpbCI6InVAZXhhbXBsZS5jb20ifQ.c2lnbmF0dXJlLWJ5dGVz"
 
 
-class Echo:
+class Echo(ThreadedApp):
     """An API and an OAuth server that put what they were sent (and a token they know) into their errors."""
 
+    thread_name = "fake-echo"
+
     def __init__(self) -> None:
+        super().__init__()
         self.leak = ""  # a secret the server "knows" and names in its errors
+        self.start()
+
+    def build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/coding/v1/chat/completions", self._api)
         app.router.add_post("/api/oauth/token", self._token)
         app.router.add_post("/api/oauth/device_authorization", self._device)
-        self._server = ThreadedApp(app)
-        self.url = self._server.url
+        return app
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
         sent = request.headers.get("Authorization", "")
@@ -68,9 +74,6 @@ class Echo:
         refresh = str(form.get("refresh_token", ""))
         return web.json_response({"error": refresh, "error_description": f"refresh_token={refresh} is revoked "
                                                                          f"(access {self.leak})"}, status=400)
-
-    def stop(self) -> None:
-        self._server.stop()
 
 
 @pytest.fixture

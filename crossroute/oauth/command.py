@@ -111,8 +111,8 @@ def run_login(config: Config, name: str, *, label: str | None, device: bool = Fa
                          label or target.kind.default_label(token) or target.provider, token)
     print(f"Logged in: account {account.id} (label {account.label}) for provider {target.provider}", file=out)
     if not target.configured:
-        print(f"To use it, add to the config's providers: - {{name: {target.provider}, kind: {target.kind.name}}}",
-              file=out)
+        print(f"To use it, add to the config's providers: - {{name: {target.provider}, kind: {target.kind.name}}} "
+              f"(`crossroute serve` without a config serves it as it is)", file=out)
     return account
 
 
