@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
+
 from crossroute.accounts.model import Account
 from crossroute.oauth.codex import PORT_VARIABLE, CodexLogin
 from crossroute.oauth.command import save_login
@@ -22,6 +24,12 @@ from tests.gateway_runner import free_port
 from tests.login_kimi import CLIENT_KEY, set_options
 
 MODEL = "gpt-5.4"
+
+
+def chat(url: str) -> httpx.Response:
+    """A chat request for the Codex model, as a client of the gateway at `url`."""
+    return httpx.post(f"{url}/v1/chat/completions", headers={"authorization": f"Bearer {CLIENT_KEY}"}, timeout=30,
+                      json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]})
 
 
 def codex_config(tmp: Path, fake: FakeCodex, **routing: Any) -> dict[str, Any]:

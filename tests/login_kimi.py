@@ -4,15 +4,19 @@ tokens the fake issued (as a finished login leaves them)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import yaml
 
 from crossroute.accounts.model import Account, OAuthToken
@@ -107,6 +111,11 @@ def refresher(config: Path, account: Account, **popen: Any) -> subprocess.Popen[
     return subprocess.Popen([sys.executable, "-c", REFRESH_SCRIPT, str(config), account.id], **popen)
 
 
+def digest(token: str) -> str:
+    """How REFRESH_SCRIPT prints the token it got."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def file_of(account: Account) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(Path(account.source).read_text())
     return data
@@ -114,3 +123,30 @@ def file_of(account: Account) -> dict[str, Any]:
 
 def bearer(recorded: Any) -> str:
     return str(recorded.headers["authorization"]).removeprefix("Bearer ")
+
+
+@dataclass
+class RefreshRace:
+    answers: list[int]  # the statuses of the requests made while the refresh was in flight
+    printed: str  # the other process's digest of the token it got
+    returncode: int | None
+    logs: str
+    metrics: str
+
+
+def refresh_race(tmp: Path, config: dict[str, Any], account: Account, chat: Callable[[str], httpx.Response],
+                 askers: int = 6) -> RefreshRace:
+    """Two workers serving `askers` requests at once and another process, all needing the account's
+    token fresh while the fake is slow to refresh it (the caller sets the fake's refresh delay)."""
+    url = f"http://127.0.0.1:{config['server']['port']}"
+    with served(tmp, config, "--workers", "2", "--log-level", "debug") as log:
+        other = refresher(tmp / "config.yaml", account, stdout=subprocess.PIPE, text=True)
+        answers: list[int] = []
+        threads = [threading.Thread(target=lambda: answers.append(chat(url).status_code)) for _ in range(askers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        printed, _ = other.communicate(timeout=60)
+        metrics = httpx.get(f"{url}/metrics", headers={"authorization": f"Bearer {CLIENT_KEY}"}, timeout=10).text
+    return RefreshRace(answers, printed, other.returncode, log.read_text(), metrics)

@@ -20,7 +20,7 @@ from crossroute.routing.quota import quota_from_headers
 from crossroute.state.accounts import Quota, SharedAccountState, UsageWindow, read_views
 from tests.fakes.codex import FakeCodex
 from tests.gateway_runner import RunningGateway, free_port
-from tests.login_codex import MODEL, codex_config, seed_codex
+from tests.login_codex import chat, codex_config, seed_codex
 from tests.login_kimi import CLIENT_KEY, bearer, cli, file_of, write_config
 
 HEADERS = {"authorization": f"Bearer {CLIENT_KEY}"}
@@ -37,11 +37,6 @@ CODEX_HEADERS = {
 def codex() -> Iterator[FakeCodex]:
     with FakeCodex() as fake:
         yield fake
-
-
-def chat(url: str) -> httpx.Response:
-    return httpx.post(f"{url}/v1/chat/completions", headers=HEADERS, timeout=30,
-                      json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]})
 
 
 def test_the_usage_window_headers_become_the_accounts_quota() -> None:

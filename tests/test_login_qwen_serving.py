@@ -9,13 +9,11 @@ paid DashScope API-key preset; no token in any output."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +33,16 @@ from crossroute.routing.cooldown import reason_for
 from tests.fakes.login import Identity
 from tests.fakes.qwen import FakeQwen
 from tests.gateway_runner import RunningGateway, free_port
-from tests.login_kimi import CLIENT_KEY, REFRESH_SCRIPT, bearer, cli, file_of, served, write_config
+from tests.login_kimi import (
+    CLIENT_KEY,
+    REFRESH_SCRIPT,
+    bearer,
+    cli,
+    digest,
+    file_of,
+    refresh_race,
+    write_config,
+)
 from tests.test_login_qwen import qwen_config
 
 HEADERS = {"authorization": f"Bearer {CLIENT_KEY}"}
@@ -169,26 +176,14 @@ def test_two_workers_and_another_process_refresh_an_account_exactly_once(tmp_pat
         before = file_of(account)
         qwen.access_ttl, qwen.refresh_delay = 21600, 2.5  # every asker arrives while the first refresh is in flight
         config = {**qwen_config(tmp_path, qwen), "server": {"api_keys": [CLIENT_KEY], "port": free_port()}}
-        url = f"http://127.0.0.1:{config['server']['port']}"
-        with served(tmp_path, config, "--workers", "2", "--log-level", "debug") as log:
-            other = subprocess.Popen([sys.executable, "-c", REFRESH_SCRIPT, str(tmp_path / "config.yaml"),
-                                      account.id], stdout=subprocess.PIPE, text=True)
-            answers: list[int] = []
-            threads = [threading.Thread(target=lambda: answers.append(chat(url).status_code)) for _ in range(6)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(60)
-            printed, _ = other.communicate(timeout=60)
-            metrics = httpx.get(f"{url}/metrics", headers=HEADERS, timeout=10).text
-        assert answers == [200] * 6 and other.returncode == 0
+        race = refresh_race(tmp_path, config, account, chat)
+        assert race.answers == [200] * 6 and race.returncode == 0
         assert qwen.counters.refresh_calls == 1
         new = file_of(account)["access_token"]
-        assert printed.strip() == hashlib.sha256(new.encode()).hexdigest()
+        assert race.printed.strip() == digest(new)
         assert {bearer(seen) for seen in qwen.chat_requests()} == {new}
-        logs = log.read_text()
-        assert "token refreshed" in logs
-        shown = logs + metrics + printed
+        assert "token refreshed" in race.logs
+        shown = race.logs + race.metrics + race.printed
         assert not [token for token in tokens_in_play(qwen, before, file_of(account)) if token in shown]
 
 

@@ -7,12 +7,10 @@ next account serves, no retry storm, and no token in any output."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,11 +30,13 @@ from tests.login_kimi import (
     MODEL,
     bearer,
     cli,
+    digest,
     file_of,
     kimi_config,
+    refresh_race,
     refresher,
     seed_account,
-    served,
+    set_options,
     write_config,
 )
 
@@ -59,10 +59,6 @@ def kimi() -> Iterator[FakeKimi]:
 def chat(url: str, fmt: str = "openai-chat") -> httpx.Response:
     path, body = REQUESTS[fmt]
     return httpx.post(f"{url}{path}", json=body, headers=HEADERS, timeout=30)
-
-
-def digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def test_each_client_format_reaches_kimi_with_the_accounts_token_and_device_headers(kimi: FakeKimi,
@@ -163,26 +159,14 @@ def test_a_refused_refresh_marks_needs_login_and_the_next_account_serves_without
 def test_two_workers_and_another_process_refresh_an_account_exactly_once(kimi: FakeKimi, tmp_path: Path) -> None:
     account = seed_account(tmp_path / "auth", kimi, "shared", lifetime=120)
     kimi.oauth.refresh_delay = 2.5  # every asker arrives while the first refresh is in flight
-    config = kimi_config(tmp_path, kimi)
-    url = f"http://127.0.0.1:{config['server']['port']}"
-    with served(tmp_path, config, "--workers", "2", "--log-level", "debug") as log:
-        other = refresher(tmp_path / "config.yaml", account, stdout=subprocess.PIPE, text=True)
-        answers: list[int] = []
-        threads = [threading.Thread(target=lambda: answers.append(chat(url).status_code)) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        printed, _ = other.communicate(timeout=60)
-        metrics = httpx.get(f"{url}/metrics", headers=HEADERS, timeout=10).text
-    assert answers == [200] * 8 and other.returncode == 0
+    race = refresh_race(tmp_path, kimi_config(tmp_path, kimi), account, chat, askers=8)
+    assert race.answers == [200] * 8 and race.returncode == 0
     assert kimi.oauth.refresh_calls == 1
     new = file_of(account)["access_token"]
-    assert printed.strip() == digest(new)
+    assert race.printed.strip() == digest(new)
     assert {bearer(seen) for seen in kimi.requests} == {new}
-    logs = log.read_text()
-    assert "token refreshed" in logs
-    assert not [token for token in kimi.oauth.issued if token in logs or token in metrics]
+    assert "token refreshed" in race.logs
+    assert not [token for token in kimi.oauth.issued if token in race.logs or token in race.metrics]
 
 
 def test_a_kill_during_a_refresh_leaves_a_usable_file(kimi: FakeKimi, tmp_path: Path) -> None:
@@ -225,6 +209,17 @@ def test_the_client_of_an_account_that_needs_login_gets_a_clear_error_without_to
     assert second.status_code in (401, 503) and kimi.oauth.refresh_calls == 1 and not kimi.requests
     bodies = first.text + second.text
     assert not [token for token in kimi.oauth.issued if token in bodies]
+
+
+def test_when_every_account_needs_a_login_the_client_is_told_which_command_fixes_it(kimi: FakeKimi,
+                                                                                    tmp_path: Path) -> None:
+    account = seed_account(tmp_path / "auth", kimi, "only")
+    set_options(account, {"needs_login": "the refresh token was refused: invalid_grant (HTTP 400)"})
+    with RunningGateway(kimi_config(tmp_path, kimi), tmp_path / "state.sqlite3") as gateway:
+        answer = chat(gateway.url)
+    assert answer.status_code == 503 and answer.json()["error"]["code"] == "needs_login"
+    assert "every account for the model `kimi-for-coding` needs a new login (crossroute login kimi)" in answer.text
+    assert not kimi.requests and kimi.oauth.refresh_calls == 0
 
 
 def test_a_configured_base_url_wins_over_a_per_account_resource_url(tmp_path: Path) -> None:

@@ -103,6 +103,11 @@ class Router:
                     if soonest is None or until < soonest[0]:
                         soonest = (until, account.id)
         if soonest is None:
+            logged_out = sorted({route.provider.name for route in routes for account in self.accounts.get(
+                route.provider.name, ()) if account.needs_login is not None and not account.disabled})
+            if logged_out:
+                raise ir.GatewayError(503, f"every account for the model `{model}` needs a new login (crossroute "
+                                           f"login {logged_out[0]})", kind="unavailable", code="needs_login")
             raise ir.GatewayError(503, f"no enabled account serves the model `{model}`", kind="unavailable")
         raise _all_resting(model, soonest[0] - now, self.state.view(soonest[1]).reason)
 

@@ -285,7 +285,8 @@ class FakeCodex(ScriptedModel, ThreadedApp):
             target.used = target.limit
 
     def backend_requests(self) -> list[Recorded]:
-        return [r for r in self.requests if r.protocol == "codex"]
+        """The model calls (`/responses`), not the model-list or usage ones."""
+        return [r for r in self.requests if r.protocol == "codex" and r.path.endswith("/responses")]
 
     def _decide(self, code: str | None, state: LoginState, identity: Identity | None) -> None:
         with self.lock:
