@@ -164,3 +164,18 @@ def test_config_and_providers_import_in_either_order(first: str, second: str) ->
     assert result.returncode == 0, result.stderr
     # the config reads kinds and presets as data: loading it does not load the provider classes
     assert result.stdout.strip() == ("False" if first == "crossroute.config" else "True")
+
+
+def test_a_gateway_of_api_keys_does_not_load_the_login_stack(tmp_path: Path) -> None:
+    script = ("import sys\nfrom crossroute.config import parse_config\nfrom crossroute.server.app import Gateway\n"
+              "import crossroute.cli, crossroute.server.serve\n"
+              "config = parse_config('providers: [{name: o, kind: openai, base_url: \"http://127.0.0.1:9/v1\", "
+              "api_keys: [k]}]', 'c.yaml')\n"
+              f"Gateway(config, {str(tmp_path / 'state.sqlite3')!r})\n"
+              "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(('httpx', 'authlib', 'jwt'))}),"
+              " 'crossroute.oauth' in sys.modules)\n"
+              "from crossroute.providers import KINDS\n"
+              "print(KINDS['kimi'].__name__, 'crossroute.oauth' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["[] False", "KimiProvider True"]

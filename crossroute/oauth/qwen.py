@@ -17,21 +17,14 @@ from typing import Any, ClassVar
 
 import httpx
 
-from crossroute import __version__
 from crossroute.accounts.model import OAuthToken
 from crossroute.oauth.base import Flow, LoginContext, LoginFailed, LoginKind, Status, refresh_grant
 from crossroute.oauth.device import DeviceGrant, run_device_flow
+from crossroute.providers.dashscope import DASHSCOPE_HEADERS, USER_AGENT
 
 CLIENT_ID = "f0304373b74a44d2b584a3fb70ca9e56"  # Qwen Code's public client id (no secret)
 SCOPE = "openid profile email model.completion"
 ENDED = "2026-04-15"
-USER_AGENT = f"crossroute/{__version__}"
-# Lower case, as the data-plane client's header names are.
-DASHSCOPE_HEADERS: Mapping[str, str] = {
-    "user-agent": USER_AGENT,
-    "x-dashscope-useragent": USER_AGENT,
-    "x-dashscope-cachecontrol": "enable",
-}
 OAUTH_HEADERS: Mapping[str, str] = {**DASHSCOPE_HEADERS, "x-dashscope-authtype": "qwen-oauth"}
 
 

@@ -9,7 +9,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -30,10 +30,8 @@ from crossroute.formats import (
 )
 from crossroute.formats.openai_responses import render_input_items
 from crossroute.logs import refused_key
-from crossroute.oauth.models import LiveModels, models_file_for
 from crossroute.payload import PayloadRules
-from crossroute.providers import provider_class
-from crossroute.providers.login import LoginProvider
+from crossroute.providers import Provider, provider_class
 from crossroute.routing import ModelRegistry, Router
 from crossroute.routing.accounts import by_provider
 from crossroute.server.http import HttpRequest, JsonReply, Reply
@@ -41,6 +39,9 @@ from crossroute.server.metrics import Metrics, metrics_file_for
 from crossroute.server.pipeline import Call, Pipeline, error_reply
 from crossroute.state.accounts import SharedAccountState, state_file_for
 from crossroute.state.responses import KEYLESS, ResponseStore, owner_of
+
+if TYPE_CHECKING:
+    from crossroute.oauth.models import LiveModels
 
 log = logging.getLogger("crossroute")
 
@@ -113,9 +114,7 @@ class Gateway:
         else:
             shared.accounts.use_config(config)
         self.shared = shared
-        self.live_models = [LiveModels(p, models_file_for(state_path, p.name), shared.accounts.snapshot,
-                                       functools.partial(self.registry.set_models, p.name))
-                            for p in providers if isinstance(p, LoginProvider) and not p.config.models_configured]
+        self.live_models = _live_models(providers, state_path, shared, self.registry)
         self.store = shared.store
         self.metrics = shared.metrics
         self.account_state = shared.account_state
@@ -423,3 +422,16 @@ def _listing_style(request: HttpRequest) -> WireFormat:
     if "anthropic-version" in headers:
         return ANTHROPIC
     return OPENAI_CHAT
+
+
+def _live_models(providers: list[Provider], state_path: str | Path, shared: Shared,
+                 registry: ModelRegistry) -> list[LiveModels]:
+    """A live model list per login provider whose models the config does not list."""
+    listed = [p for p in providers if p.config.is_login and not p.config.models_configured]
+    if not listed:
+        return []
+    from crossroute.oauth.models import LiveModels, models_file_for  # the OAuth stack loads only for logins
+    from crossroute.providers.login import LoginProvider
+
+    return [LiveModels(p, models_file_for(state_path, p.name), shared.accounts.snapshot,
+                       functools.partial(registry.set_models, p.name)) for p in listed if isinstance(p, LoginProvider)]
