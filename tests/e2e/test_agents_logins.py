@@ -23,6 +23,10 @@ from tests.upstream_view import VIEWS
 pytestmark = pytest.mark.e2e
 
 LOGIN_CLIENTS = ("codex", "claude", "gemini")
+# (provider, clients): the providers added later run the two agents that speak Responses and Messages
+GRID = {"kimi": LOGIN_CLIENTS, "codex": LOGIN_CLIENTS}
+CELLS = [pytest.param(provider, client, id=f"{provider}-{client}") for provider, clients in GRID.items()
+         for client in clients]
 KIMI_DEVICE_HEADERS = {"x-msh-platform", "x-msh-version", "x-msh-device-id", "x-msh-device-name",
                        "x-msh-device-model"}
 
@@ -89,8 +93,7 @@ def codex_login(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoginStack
             yield LoginStack(fake, gateway, login_codex.MODEL, "openai-responses", check_credentials)
 
 
-@pytest.mark.parametrize("client", LOGIN_CLIENTS)
-@pytest.mark.parametrize("provider", ["kimi", "codex"])
+@pytest.mark.parametrize(("provider", "client"), CELLS)
 def test_tool_task_through_a_login(provider: str, client: str, request: pytest.FixtureRequest, client_path: str,
                                    tmp_path: Path) -> None:
     stack: LoginStack = request.getfixturevalue(f"{provider}_login")
