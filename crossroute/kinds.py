@@ -19,6 +19,7 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
     "kimi": "https://api.kimi.com/coding/v1",
     "codex": "https://chatgpt.com/backend-api/codex",
     "qwen": "https://portal.qwen.ai/v1",  # a login's own resource_url wins over it, a configured base_url over both
+    "qoder": "https://api3.qoder.sh",  # the global chat gateway (CN: https://gateway.qoder.com.cn)
 }
 
 
@@ -35,6 +36,8 @@ LOGIN_KINDS: dict[str, LoginDefaults] = {
     "codex": LoginDefaults("https://auth.openai.com", ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.3-codex")),
     "qwen": LoginDefaults("https://chat.qwen.ai", ("coder-model", "qwen3-coder-plus", "qwen3-coder-flash",
                                                    "vision-model")),
+    # the global OpenAPI host (CN: https://openapi.qoder.com.cn); the tiers every plan has (the live list adds more)
+    "qoder": LoginDefaults("https://openapi.qoder.sh", ("auto", "lite", "efficient", "performance", "ultimate")),
 }
 # Login kinds whose login and API are not built yet: the config says so rather than half-serve them.
 COMING_LOGIN_KINDS: dict[str, str] = {}

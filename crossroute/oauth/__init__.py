@@ -13,12 +13,14 @@ from __future__ import annotations
 from crossroute.oauth.base import LoginKind, Status, Unavailable
 from crossroute.oauth.codex import CodexLogin
 from crossroute.oauth.kimi import KimiLogin
+from crossroute.oauth.qoder import QoderLogin
 from crossroute.oauth.qwen import QwenLogin
 
 LOGINS: dict[str, LoginKind | Unavailable] = {
     "kimi": KimiLogin(),
     "codex": CodexLogin(),
     "qwen": QwenLogin(),
+    "qoder": QoderLogin(),
     "claude": Unavailable("claude", "Claude.ai subscription (Claude Code login)", Status(
         "unsupported", "Anthropic authorises those credentials for Claude Code only",
         "use an Anthropic API key (kind: anthropic)")),

@@ -11,11 +11,12 @@ from crossroute.providers.gemini import GeminiProvider
 from crossroute.providers.kimi import KimiProvider
 from crossroute.providers.openai_compat import OpenAICompatProvider
 from crossroute.providers.openai_responses import OpenAIResponsesProvider
+from crossroute.providers.qoder import QoderProvider
 from crossroute.providers.qwen import DashScopeProvider, QwenProvider
 
 KINDS: dict[str, type[Provider]] = {
     cls.kind: cls for cls in (OpenAICompatProvider, OpenAIResponsesProvider, AnthropicProvider, GeminiProvider,
-                               KimiProvider, QwenProvider, CodexProvider)
+                               KimiProvider, QwenProvider, CodexProvider, QoderProvider)
 }
 ADAPTATIONS: dict[str, type[Provider]] = {"dashscope": DashScopeProvider}
 
