@@ -49,7 +49,6 @@ class CodeBuddyProvider(LoginProvider, OpenAICompatProvider):
     kind = "codebuddy"
     login = CodeBuddyLogin()
     streams_only = True
-    forwarded_headers = ()
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"authorization": f"Bearer {key}", "x-api-key": key} if key else {}
