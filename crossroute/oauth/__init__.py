@@ -11,6 +11,7 @@ and its provider class in crossroute/providers/."""
 from __future__ import annotations
 
 from crossroute.oauth.base import LoginKind, Status, Unavailable
+from crossroute.oauth.codebuddy import CodeBuddyLogin
 from crossroute.oauth.codex import CodexLogin
 from crossroute.oauth.kimi import KimiLogin
 from crossroute.oauth.qoder import QoderLogin
@@ -21,6 +22,7 @@ LOGINS: dict[str, LoginKind | Unavailable] = {
     "codex": CodexLogin(),
     "qwen": QwenLogin(),
     "qoder": QoderLogin(),
+    "codebuddy": CodeBuddyLogin(),
     "claude": Unavailable("claude", "Claude.ai subscription (Claude Code login)", Status(
         "unsupported", "Anthropic authorises those credentials for Claude Code only",
         "use an Anthropic API key (kind: anthropic)")),

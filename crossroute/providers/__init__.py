@@ -6,6 +6,7 @@ from __future__ import annotations
 from crossroute.config import ProviderConfig
 from crossroute.providers.anthropic import AnthropicProvider
 from crossroute.providers.base import Provider, UpstreamRequest
+from crossroute.providers.codebuddy import CodeBuddyProvider
 from crossroute.providers.codex import CodexProvider
 from crossroute.providers.gemini import GeminiProvider
 from crossroute.providers.kimi import KimiProvider
@@ -16,7 +17,7 @@ from crossroute.providers.qwen import DashScopeProvider, QwenProvider
 
 KINDS: dict[str, type[Provider]] = {
     cls.kind: cls for cls in (OpenAICompatProvider, OpenAIResponsesProvider, AnthropicProvider, GeminiProvider,
-                               KimiProvider, QwenProvider, CodexProvider, QoderProvider)
+                               KimiProvider, QwenProvider, CodexProvider, QoderProvider, CodeBuddyProvider)
 }
 ADAPTATIONS: dict[str, type[Provider]] = {"dashscope": DashScopeProvider}
 
