@@ -153,7 +153,7 @@ def cmd_login(args: argparse.Namespace) -> int:
     config = _load(args.config)
     try:
         run_login(config, args.provider, label=args.label, device=args.device, browser=args.browser,
-                  import_path=args.import_path, open_browser=not args.no_browser)
+                  import_path=args.import_path, token=args.token, open_browser=not args.no_browser)
     except UsageError as exc:
         print(f"crossroute: {exc}", file=sys.stderr)
         return 2
@@ -181,11 +181,11 @@ def _print_accounts(accounts: list[Account], config: Config, as_json: bool) -> i
 
 def _account_rows(accounts: list[Account], config: Config) -> list[AccountRow]:
     """The accounts with the state the gateway's workers share (read-only: a gateway never started reads as zeros)."""
-    from crossroute.accounts.report import rows
+    from crossroute.accounts.report import rows, with_reported_quotas
     from crossroute.state.accounts import read_views, state_file_for
 
     views = read_views(state_file_for(_state_path(config)), [account.id for account in accounts])
-    return rows(accounts, views)
+    return rows(accounts, with_reported_quotas(accounts, views, config.providers))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--browser", action="store_true", help="log in in a browser on this machine")
     how.add_argument("--import", dest="import_path", nargs="?", const="", metavar="PATH",
                      help="use a login you already have (the provider CLI's credential file, or PATH)")
+    how.add_argument("--token", action="store_true",
+                     help="log in with a token you give (a personal access token or API key): typed at a prompt "
+                          "that does not echo it, or piped on stdin; never an argument")
     login.add_argument("--no-browser", action="store_true", help="do not open a browser; print the address")
     login.set_defaults(func=cmd_login)
     launch = sub.add_parser("launch", help="start an agent CLI configured to use the gateway",

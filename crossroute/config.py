@@ -21,7 +21,15 @@ from pydantic import (
     model_validator,
 )
 
-from crossroute.kinds import COMING_LOGIN_KINDS, DEFAULT_BASE_URLS, LOGIN_KINDS, PRESETS, Preset
+from crossroute.kinds import (
+    COMING_LOGIN_KINDS,
+    DEFAULT_BASE_URLS,
+    LOGIN_KINDS,
+    PRESETS,
+    REGIONS,
+    Preset,
+    Region,
+)
 from crossroute.upstream_proxy import DIRECT, UnusableProxy, parse_proxy
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -76,6 +84,7 @@ class ProviderConfig(_Strict):
     excluded_models: list[str] = Field(default_factory=list)  # globs: hidden from /v1/models and from routing
     # login kinds: seconds between fetches of the provider's live model list (used when `models:` is not set)
     models_refresh: float = Field(default=3600.0, gt=0)
+    region: str | None = None  # kinds with regional hosts (codebuddy: intl | cn); base_url / auth_url win over it
     _base_url_configured: bool = PrivateAttr(default=False)
     _models_configured: bool = PrivateAttr(default=False)
 
@@ -100,6 +109,12 @@ class ProviderConfig(_Strict):
     def is_login(self) -> bool:
         """A login provider: its accounts come from `crossroute login`, in the auth dir."""
         return self.kind in LOGIN_KINDS
+
+    @property
+    def api_keys_allowed(self) -> bool:
+        """Whether API keys serve this provider: every kind but the login kinds that take logins only."""
+        login = LOGIN_KINDS.get(self.kind)
+        return login is None or login.api_keys
 
     def excludes(self, model: str) -> bool:
         """Whether `excluded_models` hides this model (as `provider/model` asks for it)."""
@@ -166,6 +181,27 @@ class ProviderConfig(_Strict):
             raise ValueError(f"unknown provider kind {value!r}; expected one of {', '.join(sorted(DEFAULT_BASE_URLS))}")
         return value
 
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if value is None or kind is None:  # a bad kind has its own error
+            return value
+        regions = REGIONS.get(kind)
+        if regions is None:
+            raise ValueError(f"region is only for kinds with regional hosts ({', '.join(sorted(REGIONS))})")
+        if value not in regions:
+            raise ValueError(f"unknown region {value!r} for kind {kind}; expected one of {', '.join(regions)}")
+        return value
+
+    @property
+    def region_entry(self) -> Region | None:
+        """The hosts of this provider's region (the kind's first region when `region:` is not set)."""
+        regions = REGIONS.get(self.kind)
+        if regions is None:
+            return None
+        return regions[self.region] if self.region else next(iter(regions.values()))
+
     @model_validator(mode="after")
     def _fill_from_preset(self) -> ProviderConfig:
         if self.timeout is not None:
@@ -181,6 +217,8 @@ class ProviderConfig(_Strict):
                 self.base_url = preset.base_url
             if not self.models:
                 self.models = [ModelEntry(name=m) for m in preset.models]
+        if self.base_url is None and self.region_entry is not None:
+            self.base_url = self.region_entry.base_url
         if self.base_url is None:
             default = DEFAULT_BASE_URLS[self.kind]
             if default is None:
@@ -197,10 +235,11 @@ class ProviderConfig(_Strict):
             if misplaced:
                 raise ValueError(f"{misplaced} is only for login kinds ({', '.join(sorted(LOGIN_KINDS))})")
             return
-        if self.api_keys:
+        if self.api_keys and not self.api_keys_allowed:
             raise ValueError(f"a {self.kind} provider's accounts come from `crossroute login {self.name}`, "
                              "not api_keys")
-        self.auth_url = (self.auth_url or login.auth_url).rstrip("/")
+        region = self.region_entry
+        self.auth_url = (self.auth_url or (region.auth_url if region else login.auth_url)).rstrip("/")
         if not self.models:
             self.models = [ModelEntry(name=m) for m in login.models]
 

@@ -19,6 +19,8 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
     "kimi": "https://api.kimi.com/coding/v1",
     "codex": "https://chatgpt.com/backend-api/codex",
     "qwen": "https://portal.qwen.ai/v1",  # a login's own resource_url wins over it, a configured base_url over both
+    "qoder": "https://api3.qoder.sh",  # the global chat gateway (CN: https://gateway.qoder.com.cn)
+    "codebuddy": "https://www.codebuddy.ai/v2",  # `region: cn` picks REGIONS' host instead; base_url wins over both
 }
 
 
@@ -28,6 +30,7 @@ class LoginDefaults:
 
     auth_url: str  # the OAuth server's base
     models: tuple[str, ...]  # the built-in list, used when the config lists none
+    api_keys: bool = False  # whether the provider entry (or an auth-dir file) may also hold API keys
 
 
 LOGIN_KINDS: dict[str, LoginDefaults] = {
@@ -35,6 +38,28 @@ LOGIN_KINDS: dict[str, LoginDefaults] = {
     "codex": LoginDefaults("https://auth.openai.com", ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.3-codex")),
     "qwen": LoginDefaults("https://chat.qwen.ai", ("coder-model", "qwen3-coder-plus", "qwen3-coder-flash",
                                                    "vision-model")),
+    # the global OpenAPI host (CN: https://openapi.qoder.com.cn); the tiers every plan has (the live list adds more)
+    "qoder": LoginDefaults("https://openapi.qoder.sh", ("auto", "lite", "efficient", "performance", "ultimate")),
+    # the models seed 001 confirmed working with an API key; the live list (/v3/config) replaces them
+    "codebuddy": LoginDefaults("https://www.codebuddy.ai", ("gpt-5.5", "gpt-5.4", "claude-sonnet-4.6",
+                                                            "gemini-3.1-pro"), api_keys=True),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """One region of a provider with regional hosts (`region:` in the config)."""
+
+    base_url: str
+    auth_url: str
+
+
+# kind -> region name -> hosts; the first region is the default. base_url / auth_url in the config win.
+REGIONS: dict[str, dict[str, Region]] = {
+    "codebuddy": {
+        "intl": Region("https://www.codebuddy.ai/v2", "https://www.codebuddy.ai"),
+        "cn": Region("https://copilot.tencent.com/v2", "https://copilot.tencent.com"),
+    },
 }
 # Login kinds whose login and API are not built yet: the config says so rather than half-serve them.
 COMING_LOGIN_KINDS: dict[str, str] = {}

@@ -15,10 +15,10 @@ def accounts_from_config(config: Config) -> list[Account]:
     key's index), label `<provider> key <n+1>`. A provider without keys (a
     local server) gets one account with an empty key. The provider's headers
     and proxy stay on the provider; they are not copied here.
-    A login provider has none here: its accounts are files in the auth dir."""
+    A login provider's accounts are files in the auth dir, plus its `api_keys` where its kind takes keys too."""
     accounts = []
     for provider in config.providers:
-        if provider.is_login:  # its accounts are the auth dir's files
+        if provider.is_login and not provider.api_keys:  # its accounts are the auth dir's files
             continue
         for index, key in enumerate(provider.api_keys or [""]):
             accounts.append(Account(

@@ -6,13 +6,21 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from crossroute.accounts.model import Account, OAuthToken, mask
 from crossroute.state.accounts import AccountView, Quota, UsageWindow
+from crossroute.upstream_proxy import UnusableProxy
 
+if TYPE_CHECKING:
+    from crossroute.config import ProviderConfig
+
+RELOGIN_NOTICE = 3 * 86400.0  # seconds before a token that cannot be refreshed runs out that it shows `needs login`
+QUOTA_TIMEOUT = 5.0  # seconds for a provider's quota answer
 REASON_WORDS = {"rate_limited": "rate limited", "quota_exhausted": "quota", "auth": "auth", "server": "server"}
 COLUMNS = ("ID", "PROVIDER", "LABEL", "STATE", "IN FLIGHT", "REQUESTS", "TOKENS IN/OUT", "QUOTA LEFT", "LAST ERROR",
            "SECRET")
@@ -57,6 +65,10 @@ class AccountRow:
             why = REASON_WORDS.get(self.view.reason or "", "backoff")
             return f"cooling until {local_time(self.view.cooling_until, now)} ({why})"
         if self.state == "needs_login":
+            expires_at = _token_expiry(self.account)
+            if self.account.needs_login is None and expires_at is not None and expires_at > now:
+                return (f"needs login by {local_time(expires_at, now)} (its token cannot be refreshed): "
+                        f"run {login_command(self.account)}")
             return f"needs login: run {login_command(self.account)}"
         return self.state.replace("_", " ")
 
@@ -119,10 +131,37 @@ def state_of(account: Account, view: AccountView, now: float) -> str:
 
 
 def needs_login(account: Account, now: float) -> bool:
-    """A refresh token the provider refused, or an OAuth token that has run out and cannot be refreshed."""
+    """A refresh token the provider refused, or an OAuth token that cannot be refreshed and runs out
+    within RELOGIN_NOTICE (shown ahead, with the date, rather than failing on the day)."""
     token = account.credential
     return account.needs_login is not None or (isinstance(token, OAuthToken) and not token.refresh_token
-            and token.expires_at is not None and token.expires_at <= now)
+            and token.expires_at is not None and token.expires_at - RELOGIN_NOTICE <= now)
+
+
+def with_reported_quotas(accounts: Sequence[Account], views: dict[str, AccountView],
+                         providers: Sequence[ProviderConfig]) -> dict[str, AccountView]:
+    """The views with the quota that login kinds which report one (`LoginKind.reports_quota`) give now
+    for each usable account; an account whose provider does not answer keeps its view."""
+    from crossroute.oauth import LOGINS, LoginKind
+    from crossroute.oauth.http import control_client
+
+    configs = {provider.name: provider for provider in providers}
+    for account in accounts:
+        provider = configs.get(account.provider)
+        kind = LOGINS.get(provider.kind) if provider is not None else None
+        token = account.credential
+        if (provider is None or provider.auth_url is None or not isinstance(kind, LoginKind) or not kind.reports_quota
+                or not isinstance(token, OAuthToken) or not account.usable):
+            continue
+        proxy = provider.proxy if account.proxy is None else account.proxy
+        try:
+            with control_client(provider.auth_url, proxy, timeout=QUOTA_TIMEOUT) as http:
+                quota = kind.fetch_quota(http, provider.auth_url, token)
+        except (httpx.HTTPError, UnusableProxy):
+            continue
+        if quota is not None:
+            views[account.id] = replace(views[account.id], quota=quota)
+    return views
 
 
 def describe_login(account: Account, now: float) -> str:

@@ -11,14 +11,18 @@ and its provider class in crossroute/providers/."""
 from __future__ import annotations
 
 from crossroute.oauth.base import LoginKind, Status, Unavailable
+from crossroute.oauth.codebuddy import CodeBuddyLogin
 from crossroute.oauth.codex import CodexLogin
 from crossroute.oauth.kimi import KimiLogin
+from crossroute.oauth.qoder import QoderLogin
 from crossroute.oauth.qwen import QwenLogin
 
 LOGINS: dict[str, LoginKind | Unavailable] = {
     "kimi": KimiLogin(),
     "codex": CodexLogin(),
     "qwen": QwenLogin(),
+    "qoder": QoderLogin(),
+    "codebuddy": CodeBuddyLogin(),
     "claude": Unavailable("claude", "Claude.ai subscription (Claude Code login)", Status(
         "unsupported", "Anthropic authorises those credentials for Claude Code only",
         "use an Anthropic API key (kind: anthropic)")),

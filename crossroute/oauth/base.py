@@ -23,8 +23,9 @@ import httpx
 
 from crossroute.accounts.model import OAuthToken
 from crossroute.kinds import DEFAULT_BASE_URLS, LOGIN_KINDS
+from crossroute.state.accounts import Quota
 
-Flow = Literal["device", "browser", "import"]
+Flow = Literal["device", "browser", "import", "token"]  # token: a token the user pastes (`--token`)
 HTTP_TIMEOUT = 15.0  # seconds for one call to an OAuth server
 _ERROR_CODE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 # Refresh answers that mean the refresh token is gone for good: only a new login helps.
@@ -100,6 +101,7 @@ class LoginKind:
     status: ClassVar[Status]
     flows: ClassVar[tuple[Flow, ...]] = ()  # the first is the default; none: `crossroute login` explains why not
     refresh_lead: ClassVar[float] = 300.0  # seconds before expiry a token is refreshed
+    reports_quota: ClassVar[bool] = False  # whether `fetch_quota` asks the provider (`crossroute accounts` shows it)
 
     @property
     def auth_url(self) -> str:
@@ -118,6 +120,14 @@ class LoginKind:
     def refresh(self, http: httpx.Client, auth_url: str, token: OAuthToken) -> OAuthToken:
         """A new token for `token` (its extras carried over): RefreshRejected or RefreshUnavailable otherwise."""
         raise RefreshRejected("this kind cannot refresh its tokens")
+
+    def token_login(self, secret: str, ctx: LoginContext) -> OAuthToken:
+        """The account for a token the user pasted (`--token`: a personal access token, an API key)."""
+        raise LoginFailed(f"{self.title} has no token login")
+
+    def fetch_quota(self, http: httpx.Client, auth_url: str, token: OAuthToken) -> Quota | None:
+        """The plan's usage as the provider reports it (only with `reports_quota`); None: not told."""
+        return None
 
     def import_token(self, data: Mapping[str, Any]) -> OAuthToken:
         """The token in a credential file the user already has (`--import PATH`)."""

@@ -7,6 +7,7 @@ logged in (which is how an account that needs a new login gets it)."""
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
 import stat
@@ -89,10 +90,11 @@ def resolve(config: Config, name: str) -> Target:
     return Target(entry, name, entry.auth_url, False)
 
 
-def choose_flow(kind: LoginKind, device: bool, browser: bool, importing: bool) -> Flow:
-    wanted: Flow | None = "import" if importing else "device" if device else "browser" if browser else None
+def choose_flow(kind: LoginKind, device: bool, browser: bool, importing: bool, token: bool = False) -> Flow:
+    wanted: Flow | None = ("import" if importing else "token" if token else "device" if device
+                           else "browser" if browser else None)
     if wanted is None:
-        return next(flow for flow in kind.flows if flow != "import")
+        return next((flow for flow in kind.flows if flow not in ("import", "token")), kind.flows[0])
     if wanted not in kind.flows:
         offered = ", ".join(f"--{flow}" for flow in kind.flows)
         raise UsageError(f"{kind.title} has no {wanted} login (it offers {offered})")
@@ -100,15 +102,19 @@ def choose_flow(kind: LoginKind, device: bool, browser: bool, importing: bool) -
 
 
 def run_login(config: Config, name: str, *, label: str | None, device: bool = False, browser: bool = False,
-              import_path: str | None = None, open_browser: bool = True, out: TextIO = sys.stdout) -> Account:
+              import_path: str | None = None, token: bool = False, open_browser: bool = True,
+              out: TextIO = sys.stdout) -> Account:
+    """`token`: log in with a token the user gives on stdin (a prompt without echo on a terminal),
+    never on the command line, where the shell's history and `ps` would keep it."""
     target = resolve(config, name)
-    flow = choose_flow(target.kind, device, browser, import_path is not None)
+    flow = choose_flow(target.kind, device, browser, import_path is not None, token)
     if flow == "import":
-        token = import_token(target.kind, import_path or "")
+        credential = import_token(target.kind, import_path or "")
     else:
-        token = _log_in(target, flow, out, open_browser)
+        secret = read_secret(f"{target.kind.title} token: ") if flow == "token" else ""
+        credential = _log_in(target, flow, out, open_browser, secret)
     account = save_login(Path(config.state.auth_dir), target.provider,
-                         label or target.kind.default_label(token) or target.provider, token)
+                         label or target.kind.default_label(credential) or target.provider, credential)
     print(f"Logged in: account {account.id} (label {account.label}) for provider {target.provider}", file=out)
     if not target.configured:
         print(f"To use it, add to the config's providers: - {{name: {target.provider}, kind: {target.kind.name}}} "
@@ -116,17 +122,30 @@ def run_login(config: Config, name: str, *, label: str | None, device: bool = Fa
     return account
 
 
-def _log_in(target: Target, flow: Flow, out: TextIO, open_browser: bool) -> OAuthToken:
+def _log_in(target: Target, flow: Flow, out: TextIO, open_browser: bool, secret: str = "") -> OAuthToken:
     """The kind's flow over a client through the provider's proxy; its failure as one line without a token."""
     try:
         with control_client(target.auth_url, target.proxy) as http:
-            return target.kind.login(flow, LoginContext(http, target.auth_url, out, open_browser))
+            ctx = LoginContext(http, target.auth_url, out, open_browser)
+            return target.kind.token_login(secret, ctx) if flow == "token" else target.kind.login(flow, ctx)
     except LoginFailed as exc:
-        raise LoginFailed(scrub(str(exc))) from None
+        raise LoginFailed(scrub(str(exc), [secret] if secret else ())) from None
     except UnusableProxy as exc:
         raise LoginFailed(str(exc)) from None
     except httpx.HTTPError as exc:  # a flow that let one through
         raise LoginFailed(f"the OAuth server could not be reached ({type(exc).__name__})") from None
+
+
+def read_secret(prompt: str, limit: int = 16 * 1024) -> str:
+    """A token from the user: typed at a prompt that does not echo it, or the first line of piped input."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        secret = getpass.getpass(prompt)
+    else:
+        secret = sys.stdin.readline(limit) if sys.stdin is not None else ""
+    secret = secret.strip()
+    if not secret:
+        raise LoginFailed("no token was given (type it at the prompt, or pipe it: ... | crossroute login ... --token)")
+    return secret
 
 
 def import_token(kind: LoginKind, path_text: str) -> OAuthToken:

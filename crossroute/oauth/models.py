@@ -106,13 +106,16 @@ class LiveModels:
     async def _fetch(self) -> None:
         if self._adopt(self._read_file()):  # another worker fetched it meanwhile
             return
-        account = next((a for a in self._accounts() if a.provider == self.provider.name and a.usable
-                        and isinstance(a.credential, OAuthToken)), None)
+        usable = [a for a in self._accounts() if a.provider == self.provider.name and a.usable]
+        # a login first; an API key where the kind takes keys too (its list is asked with the key)
+        account = next((a for a in usable if isinstance(a.credential, OAuthToken)), None) or \
+            next((a for a in usable if self.provider.config.api_keys_allowed and a.secret), None)
         if account is None:
             raise ModelListFailed("no usable account (log in with crossroute login)")
         proxy = self.provider.proxy_for(account)
         try:
-            token = await self.provider.tokens.fresh_token(account, proxy)
+            token = await self.provider.tokens.fresh_token(account, proxy) \
+                if isinstance(account.credential, OAuthToken) else OAuthToken(account.secret)
         except (RefreshRejected, RefreshUnavailable) as exc:
             raise ModelListFailed(f"no fresh token ({exc})") from None
         request = self.provider.models_request(token)

@@ -23,6 +23,8 @@ _LOGIN_CLASSES: dict[str, tuple[str, str]] = {
     "kimi": ("crossroute.providers.kimi", "KimiProvider"),
     "qwen": ("crossroute.providers.qwen", "QwenProvider"),
     "codex": ("crossroute.providers.codex", "CodexProvider"),
+    "qoder": ("crossroute.providers.qoder", "QoderProvider"),
+    "codebuddy": ("crossroute.providers.codebuddy", "CodeBuddyProvider"),
 }
 
 

@@ -83,7 +83,8 @@ class Provider:
         return obj
 
     def unwrap_event(self, obj: Any) -> Any:
-        """The standard event inside one SSE data object of a stream (only with `has_envelope`)."""
+        """The standard event inside one SSE data object of a stream (only with `has_envelope`); a str
+        is sent on as the data line itself (`[DONE]`)."""
         return obj
 
     def excludes(self, model: str) -> bool:

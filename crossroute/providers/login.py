@@ -69,15 +69,19 @@ class LoginProvider(Provider):
         ids = (item.get("id") for item in items if isinstance(item, dict))
         return list(dict.fromkeys(name for name in ids if isinstance(name, str) and name))
 
-    async def prepare(self, request: UpstreamRequest, account: Account) -> UpstreamRequest:
+    async def fresh_token(self, account: Account) -> OAuthToken:
+        """The account's token, refreshed first if it is due; the client's 401 or 503 when it cannot be."""
         try:
-            token = await self.tokens.fresh_token(account, self.proxy_for(account))
+            return await self.tokens.fresh_token(account, self.proxy_for(account))
         except RefreshRejected:
             raise ir.GatewayError(401, f"an account of provider {self.name} needs a new login (crossroute login "
                                        f"{self.name})", kind="authentication") from None
         except RefreshUnavailable:
             raise ir.GatewayError(503, f"provider {self.name}: the login could not be refreshed; try again later",
                                   kind="unavailable") from None
+
+    async def prepare(self, request: UpstreamRequest, account: Account) -> UpstreamRequest:
+        token = await self.fresh_token(account)
         if token.access_token != account.secret:
             request.headers.update(self.auth_headers(token.access_token))
         request.headers.update(self.login.request_headers(token))

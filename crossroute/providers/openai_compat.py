@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from crossroute import ir
 from crossroute.formats import OPENAI_CHAT
@@ -12,7 +12,7 @@ from crossroute.providers.base import Provider
 class OpenAICompatProvider(Provider):
     kind = "openai"
     format = OPENAI_CHAT
-    forwarded_headers = ("openai-organization", "openai-project")
+    forwarded_headers: ClassVar[tuple[str, ...]] = ("openai-organization", "openai-project")
 
     def url(self, model: str, stream: bool) -> str:
         return f"{self.base_url}/chat/completions"

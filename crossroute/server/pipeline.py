@@ -369,7 +369,7 @@ class Pipeline:
         response_id = ir.new_id("resp_") if call.fmt.stores_responses else None
         if not req.stream:
             if provider.streams_only:
-                resp = await _assembled(_decode(upstream.stream_decoder(), response, candidate))
+                resp = await _assembled(_decode(_stream_decoder(provider), response, candidate))
             else:
                 resp = await self._read_whole(upstream, response, candidate, call)
             if names:
@@ -381,10 +381,7 @@ class Pipeline:
             rendered = call.fmt.render_response(resp, req)
             unkept = await self._remember(call, resp, rendered)
             return error_reply(call.fmt, unkept) if unkept else JsonReply(200, rendered)
-        decoder = upstream.stream_decoder()
-        if provider.has_envelope:
-            decoder = EnvelopeDecoder(decoder, provider.unwrap_event)
-        batches: AsyncIterator[list[ir.Event]] = _decode(decoder, response, candidate)
+        batches: AsyncIterator[list[ir.Event]] = _decode(_stream_decoder(provider), response, candidate)
         if names:
             batches = _raise_custom_calls(batches, custom_tools.CallRaiser(names))
         encoder = call.fmt.stream_encoder(req, call.options)
@@ -591,13 +588,21 @@ class EnvelopeDecoder:
         for frame in frames:
             data = frame.data.encode()
             try:
-                data = orjson.dumps(self._unwrap(orjson.loads(data)))
+                unwrapped = self._unwrap(orjson.loads(data))
+                # a str is the data line itself (an envelope's `[DONE]`)
+                data = unwrapped.encode() if isinstance(unwrapped, str) else orjson.dumps(unwrapped)
             except orjson.JSONDecodeError:  # e.g. `[DONE]`: the format decoder's business
                 pass
             if frame.event:
                 out.append(b"event: " + frame.event.encode() + b"\n")
             out.append(b"data: " + data + b"\n\n")
         return list(self._decoder.feed(b"".join(out)))
+
+
+def _stream_decoder(provider: Provider) -> Any:
+    """The decoder of the provider's streams (behind its envelope, if it has one)."""
+    decoder = provider.format.stream_decoder()
+    return EnvelopeDecoder(decoder, provider.unwrap_event) if provider.has_envelope else decoder
 
 
 async def _decode(decoder: Any, response: UpstreamResponse,

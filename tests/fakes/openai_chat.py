@@ -386,29 +386,30 @@ async def stream_reply(exchange: Exchange) -> web.StreamResponse:
                                  {**oc.response_headers(), **exchange.turn.headers})
     sink = Sink(exchange.request, response, turn, error_frame)
     writer = ChunkWriter(exchange)
+    return await run_stream(response, lambda: write_chunks(sink, writer, turn))
 
-    async def body() -> None:
-        await sink.send(writer.chunk({"role": "assistant", "content": "", "refusal": None}))
-        for piece in split_pieces(turn.reasoning, turn.chunk_text):
-            await sink.content(writer.chunk({"reasoning_content": piece}))
-        for piece in split_pieces(turn.text, turn.chunk_text):
-            await sink.content(writer.chunk({"content": piece}))
-        for index, (spec, call_id) in enumerate(zip(turn.tool_calls, call_ids(turn), strict=True)):
-            opening = {
-                "index": index,
-                "id": call_id,
-                "type": "function",
-                "function": {"name": spec.name, "arguments": ""},
-            }
-            await sink.content(writer.chunk({"tool_calls": [opening]}))
-            for piece in split_pieces(oc.dump_args(spec.args), turn.chunk_text):
-                await sink.content(
-                    writer.chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
-                )
-        await sink.finishing()
-        await sink.send(writer.chunk({}, finish_reason(turn)))
-        if writer.include_usage:
-            await sink.send(writer.usage_chunk())
-        await sink.send(b"data: [DONE]\n\n")
 
-    return await run_stream(response, body)
+async def write_chunks(sink: Sink, writer: ChunkWriter, turn: Turn) -> None:
+    """The turn as chat.completion.chunk events, through the sink (which applies the turn's faults)."""
+    await sink.send(writer.chunk({"role": "assistant", "content": "", "refusal": None}))
+    for piece in split_pieces(turn.reasoning, turn.chunk_text):
+        await sink.content(writer.chunk({"reasoning_content": piece}))
+    for piece in split_pieces(turn.text, turn.chunk_text):
+        await sink.content(writer.chunk({"content": piece}))
+    for index, (spec, call_id) in enumerate(zip(turn.tool_calls, call_ids(turn), strict=True)):
+        opening = {
+            "index": index,
+            "id": call_id,
+            "type": "function",
+            "function": {"name": spec.name, "arguments": ""},
+        }
+        await sink.content(writer.chunk({"tool_calls": [opening]}))
+        for piece in split_pieces(oc.dump_args(spec.args), turn.chunk_text):
+            await sink.content(
+                writer.chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+            )
+    await sink.finishing()
+    await sink.send(writer.chunk({}, finish_reason(turn)))
+    if writer.include_usage:
+        await sink.send(writer.usage_chunk())
+    await sink.send(b"data: [DONE]\n\n")
