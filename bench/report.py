@@ -242,8 +242,12 @@ def markdown(data: dict[str, Any], png_name: str) -> str:
     if data.get("soak"):
         out += soak_section(data["soak"])
 
-    tried = Path(__file__).resolve().parent / "tried.md"
-    out += ["## What was tried", "", tried.read_text(encoding="utf-8").strip() if tried.exists() else "", ""]
+    here = Path(__file__).resolve().parent
+    for title, name in (("Instructions per request against a reference tree", "instructions.md"),
+                        ("What was tried", "tried.md")):
+        notes = here / name
+        if notes.exists():
+            out += [f"## {title}", "", notes.read_text(encoding="utf-8").strip(), ""]
     return "\n".join(out)
 
 
