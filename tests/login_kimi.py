@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -150,3 +151,22 @@ def refresh_race(tmp: Path, config: dict[str, Any], account: Account, chat: Call
         printed, _ = other.communicate(timeout=60)
         metrics = httpx.get(f"{url}/metrics", headers={"authorization": f"Bearer {CLIENT_KEY}"}, timeout=10).text
     return RefreshRace(answers, printed, other.returncode, log.read_text(), metrics)
+
+
+def when_polled(fake: Any, polls: int, act: Callable[[], None]) -> threading.Thread:
+    """Run `act` (the user's side of a login) once the fake has answered `polls` token polls (30 s at
+    most); `fake.counters.polls` counts them."""
+    def watch() -> None:
+        deadline = time.monotonic() + 30
+        while fake.counters.polls < polls and time.monotonic() < deadline:
+            time.sleep(0.02)
+        act()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def account_files(tmp: Path) -> list[Path]:
+    """The account files a login wrote to `<tmp>/auth`."""
+    return sorted((tmp / "auth").glob("*.json"))

@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 import os
 import stat
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from crossroute.oauth.codebuddy import CodeBuddyLogin
 from crossroute.oauth.command import save_login
 from tests.fakes.codebuddy import FakeCodeBuddy
 from tests.fakes.login import Identity
-from tests.login_kimi import CLIENT_KEY, cli, set_options, write_config
+from tests.login_kimi import CLIENT_KEY, account_files, cli, set_options, when_polled, write_config
 from tests.test_login_device import one_line_error
 
 
@@ -49,23 +48,6 @@ def seed_login(auth_dir: Path, fake: FakeCodeBuddy, label: str, identity: Identi
 
 def login(config: Path, *args: str) -> Any:
     return cli("login", "codebuddy", "--config", str(config), "--no-browser", *args)
-
-
-def when_polled(fake: FakeCodeBuddy, polls: int, act: Callable[[], None]) -> threading.Thread:
-    """Run `act` (the user's side) once the fake has answered `polls` token polls (30 s at most)."""
-    def watch() -> None:
-        deadline = time.monotonic() + 30
-        while fake.counters.polls < polls and time.monotonic() < deadline:
-            time.sleep(0.02)
-        act()
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
-
-
-def account_files(tmp: Path) -> list[Path]:
-    return sorted((tmp / "auth").glob("*.json"))
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from crossroute.routing.cooldown import reset_from_headers, reset_in_body
+from crossroute.providers.codex import reset_in_body
+from crossroute.routing.cooldown import reset_from_headers
 from crossroute.routing.quota import quota_from_headers
 from crossroute.state.accounts import Quota, SharedAccountState, UsageWindow, read_views
 from tests.fakes.codex import FakeCodex

@@ -10,9 +10,8 @@ import os
 import stat
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 
 from crossroute.oauth.qwen import resource_base
 from tests.fakes.qwen import CLIENT_ID, FakeQwen
-from tests.login_kimi import CLIENT_KEY, cli, write_config
+from tests.login_kimi import CLIENT_KEY, account_files, cli, when_polled, write_config
 from tests.pkce import challenge_of
 from tests.test_login_device import one_line_error
 
@@ -36,23 +35,6 @@ def qwen_config(tmp: Path, fake: FakeQwen, **provider: Any) -> dict[str, Any]:
 
 def login(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return cli("login", "qwen", "--config", str(config), "--no-browser", *args)
-
-
-def when_polled(fake: FakeQwen, polls: int, act: Callable[[], None]) -> threading.Thread:
-    """Run `act` (the user's decision) once the fake has answered `polls` device-token polls (30 s at most)."""
-    def watch() -> None:
-        deadline = time.monotonic() + 30
-        while fake.counters.polls < polls and time.monotonic() < deadline:
-            time.sleep(0.02)
-        act()
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
-
-
-def account_files(tmp: Path) -> list[Path]:
-    return sorted((tmp / "auth").glob("*.json"))
 
 
 @pytest.fixture

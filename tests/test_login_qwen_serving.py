@@ -265,14 +265,14 @@ def test_a_quota_refusal_rests_the_account_until_midnight_in_beijing_and_the_nex
 def test_quota_refusals_are_read_as_such_with_the_answers_reset_time_first() -> None:
     provider = QwenProvider(parse_config("providers: [{name: qwen, kind: qwen}]").providers[0])
     worded = ir.GatewayError(403, "Free allocated quota exceeded.")
-    provider.upstream_error(worded)
+    provider.upstream_error(worded, b"")
     assert (worded.kind, worded.code, reason_for(worded)) == ("billing", "insufficient_quota", "quota_exhausted")
     assert worded.retry_after == pytest.approx(seconds_until_quota_reset(time.time()), abs=2)
     timed = ir.GatewayError(429, "quota", code="quota_exceeded", retry_after=120.0)
-    provider.upstream_error(timed)
+    provider.upstream_error(timed, b"")
     assert timed.retry_after == 120.0 and reason_for(timed) == "quota_exhausted"
     limited = ir.GatewayError(429, "Requests rate limit exceeded", code="rate_limit_exceeded")
-    provider.upstream_error(limited)
+    provider.upstream_error(limited, b"")
     assert limited.retry_after is None and reason_for(limited) == "rate_limited"
     # 2026-12-05 15:59:00 UTC is 23:59 in Beijing: a minute to the reset
     assert seconds_until_quota_reset(1796486340.0) == 60.0

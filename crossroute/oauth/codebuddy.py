@@ -36,14 +36,13 @@ from crossroute.oauth.base import (
     Status,
     json_object,
 )
-from crossroute.oauth.device import PollProgress, has_display
+from crossroute.oauth.device import Poll, has_display
 
 USER_AGENT = f"crossroute/{__version__}"
 PENDING = 11217  # the token poll's "still logging in"
 SESSION_GONE = 12153  # the refresh's "Offline user session not found": only a new login helps
 POLL_INTERVAL = 2.0  # seconds between two token polls (third-party clients poll every 1-5 s)
 MAX_WAIT = 5 * 60.0  # the login page's state lasts about this long
-MAX_NETWORK_ERRORS = 3
 _EXTRAS = (("uid", "user_id"), ("nickname", "nickname"), ("enterpriseId", "enterprise_id"),
            ("tenantId", "tenant_id"), ("domain", "domain"))
 
@@ -125,24 +124,14 @@ class CodeBuddyLogin(LoginKind):
         return state, page
 
     def _poll(self, state: str, ctx: LoginContext) -> Mapping[str, Any]:
-        progress = PollProgress(ctx)
-        started, network_errors = ctx.clock(), 0
-        try:
+        expired = "the login page expired before the sign-in was completed; run the command again"
+        with Poll(ctx, MAX_WAIT, expired, "the login server") as poll:
             while True:
-                ctx.sleep(POLL_INTERVAL)
-                elapsed = ctx.clock() - started
-                if elapsed > MAX_WAIT:
-                    raise LoginFailed("the login page expired before the sign-in was completed; run the command "
-                                      "again")
-                progress.waiting(elapsed)
-                try:
-                    answer = _call(ctx, "GET", f"{ctx.auth_url}/v2/plugin/auth/token", params={"state": state})
-                except LoginFailed:
-                    network_errors += 1
-                    if network_errors >= MAX_NETWORK_ERRORS:
-                        raise
+                response = poll.call(POLL_INTERVAL, lambda: _request(ctx, "GET", f"{ctx.auth_url}/v2/plugin/auth/token",
+                                                                     params={"state": state}))
+                if response is None:
                     continue
-                network_errors = 0
+                answer = _plugin_answer(response)
                 code, data = answer.get("code"), answer.get("data")
                 if code == PENDING:
                     continue
@@ -150,8 +139,6 @@ class CodeBuddyLogin(LoginKind):
                         isinstance(data["accessToken"], str):
                     return data
                 raise LoginFailed(f"the login was not completed ({_code_text(answer)})")
-        finally:
-            progress.done()
 
     def _account(self, ctx: LoginContext, state: str, token: OAuthToken) -> dict[str, Any]:
         """Who logged in (uid, nickname, enterprise): the chat API wants the uid beside the token."""
@@ -185,10 +172,18 @@ def _call(ctx: LoginContext, method: str, url: str, *, params: Mapping[str, str]
           json: Any = None, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
     """One plugin API call: its `{code, msg, data}` answer, whatever the HTTP status says."""
     try:
-        response = ctx.http.request(method, url, params=dict(params), json=json,
-                                    headers={**login_headers(), **(headers or {})})
+        response = _request(ctx, method, url, params=params, json=json, headers=headers)
     except httpx.HTTPError as exc:
         raise LoginFailed(f"the login server could not be reached ({type(exc).__name__})") from None
+    return _plugin_answer(response)
+
+
+def _request(ctx: LoginContext, method: str, url: str, *, params: Mapping[str, str],
+             json: Any = None, headers: Mapping[str, str] | None = None) -> httpx.Response:
+    return ctx.http.request(method, url, params=dict(params), json=json, headers={**login_headers(), **(headers or {})})
+
+
+def _plugin_answer(response: httpx.Response) -> dict[str, Any]:
     answer = json_object(response)
     if "code" not in answer:
         answer["code"] = f"HTTP {response.status_code}"

@@ -33,11 +33,10 @@ from crossroute.oauth.base import (
 )
 from crossroute.oauth.device import (
     DEFAULT_INTERVAL,
-    MAX_NETWORK_ERRORS,
     MAX_WAIT,
     MIN_INTERVAL,
     DeviceCode,
-    PollProgress,
+    Poll,
     seconds_of,
     show_instructions,
 )
@@ -169,23 +168,11 @@ def callback_port() -> int:
 
 def _poll_device(ctx: LoginContext, url: str, body: dict[str, str], interval: float) -> dict[str, Any]:
     """The `{authorization_code, code_verifier}` once approved: 403 and 404 mean not yet."""
-    progress = PollProgress(ctx)
-    started, network_errors = ctx.clock(), 0
-    try:
+    with Poll(ctx, MAX_WAIT, _EXPIRED) as poll:
         while True:
-            ctx.sleep(interval)
-            elapsed = ctx.clock() - started
-            if elapsed > MAX_WAIT:
-                raise LoginFailed(_EXPIRED)
-            progress.waiting(elapsed)
-            try:
-                answer = ctx.http.post(url, json=body)
-            except httpx.HTTPError as exc:
-                network_errors += 1
-                if network_errors >= MAX_NETWORK_ERRORS:
-                    raise LoginFailed(f"the OAuth server could not be reached ({type(exc).__name__})") from None
+            answer = poll.call(interval, lambda: ctx.http.post(url, json=body))
+            if answer is None:
                 continue
-            network_errors = 0
             data = json_object(answer)
             if answer.status_code == 200 and isinstance(data.get("authorization_code"), str) \
                     and isinstance(data.get("code_verifier"), str):
@@ -198,8 +185,6 @@ def _poll_device(ctx: LoginContext, url: str, body: dict[str, str], interval: fl
             if word in ("deviceauth_expired", "expired_token"):
                 raise LoginFailed(_EXPIRED)
             raise LoginFailed(f"the OAuth server refused the login ({word or f'HTTP {answer.status_code}'})")
-    finally:
-        progress.done()
 
 
 _EXPIRED = "the code expired before the sign-in was approved; run the command again"

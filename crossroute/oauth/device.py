@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import webbrowser
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,39 +112,63 @@ def poll_for_token(grant: DeviceGrant, code: DeviceCode, ctx: LoginContext, pkce
     form = {"grant_type": DEVICE_GRANT_TYPE, "client_id": grant.client_id, "device_code": code.device_code}
     if pkce is not None:
         form["code_verifier"] = pkce.verifier
-    progress = PollProgress(ctx)
-    started = ctx.clock()
-    lifetime = min(code.expires_in, MAX_WAIT)
-    interval, network_errors = code.interval, 0
-    while True:
-        ctx.sleep(interval)
-        elapsed = ctx.clock() - started
-        if elapsed > lifetime + interval:  # the server should have said `expired_token` by now
-            progress.done()
-            raise LoginFailed(_FAILURES["expired_token"])
-        progress.waiting(elapsed)
+    interval = code.interval
+    # the server should have said `expired_token` by the code's end (Poll adds one interval of grace)
+    with Poll(ctx, min(code.expires_in, MAX_WAIT), _FAILURES["expired_token"]) as poll:
+        while True:
+            answer = poll.call(interval, lambda: ctx.http.post(grant.token_url, data=form,
+                                                               headers=dict(grant.headers)))
+            if answer is None:
+                continue
+            data = json_object(answer)
+            code_word = error_code(data)
+            if answer.status_code == 200 and code_word is None and isinstance(data.get("access_token"), str):
+                return data
+            if code_word == "authorization_pending":
+                continue
+            if code_word == "slow_down" or (answer.status_code == 429 and code_word is None):
+                interval += SLOW_DOWN_STEP
+                continue
+            raise LoginFailed(_FAILURES.get(code_word or "", f"the OAuth server refused the login "
+                                                             f"({code_word or f'HTTP {answer.status_code}'})"))
+
+
+class Poll:
+    """The rounds of a login's polling, in a `with` (the progress line ends with it): each `call` waits
+    its interval, gives up once `lifetime` (and one interval) is past, shows the progress and makes the
+    round's request. A server out of reach is tried again; MAX_NETWORK_ERRORS in a row end the login."""
+
+    def __init__(self, ctx: LoginContext, lifetime: float, expired: str, server: str = "the OAuth server") -> None:
+        self.ctx = ctx
+        self.lifetime = lifetime
+        self.expired = expired  # the one line a login that ran out of time ends with
+        self.server = server
+        self.progress = PollProgress(ctx)
+        self.started = ctx.clock()
+        self.network_errors = 0
+
+    def __enter__(self) -> Poll:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.done()
+
+    def call(self, interval: float, request: Callable[[], httpx.Response]) -> httpx.Response | None:
+        """The round's answer, or None when the server could not be reached this time."""
+        self.ctx.sleep(interval)
+        elapsed = self.ctx.clock() - self.started
+        if elapsed > self.lifetime + interval:
+            raise LoginFailed(self.expired)
+        self.progress.waiting(elapsed)
         try:
-            answer = ctx.http.post(grant.token_url, data=form, headers=dict(grant.headers))
+            answer = request()
         except httpx.HTTPError as exc:
-            network_errors += 1
-            if network_errors >= MAX_NETWORK_ERRORS:
-                progress.done()
-                raise LoginFailed(f"the OAuth server could not be reached ({type(exc).__name__})") from None
-            continue
-        network_errors = 0
-        data = json_object(answer)
-        code_word = error_code(data)
-        if answer.status_code == 200 and code_word is None and isinstance(data.get("access_token"), str):
-            progress.done()
-            return data
-        if code_word == "authorization_pending":
-            continue
-        if code_word == "slow_down" or (answer.status_code == 429 and code_word is None):
-            interval += SLOW_DOWN_STEP
-            continue
-        progress.done()
-        raise LoginFailed(_FAILURES.get(code_word or "", f"the OAuth server refused the login "
-                                                         f"({code_word or f'HTTP {answer.status_code}'})"))
+            self.network_errors += 1
+            if self.network_errors >= MAX_NETWORK_ERRORS:
+                raise LoginFailed(f"{self.server} could not be reached ({type(exc).__name__})") from None
+            return None
+        self.network_errors = 0
+        return answer
 
 
 class PollProgress:

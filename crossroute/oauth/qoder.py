@@ -55,7 +55,7 @@ from crossroute.oauth.base import (
     Status,
     json_object,
 )
-from crossroute.oauth.device import PollProgress, has_display
+from crossroute.oauth.device import Poll, has_display
 from crossroute.oauth.pkce import Pkce
 from crossroute.state.accounts import Quota, UsageWindow
 
@@ -65,7 +65,6 @@ CLIENT_TYPE = "5"  # the CLI client type of the protocol
 USER_AGENT = f"crossroute/{__version__}"
 POLL_INTERVAL = 1.0
 LOGIN_WAIT = 5 * 60.0
-MAX_NETWORK_ERRORS = 3
 QUOTA_WINDOW_MINUTES = 30 * 1440  # the plan's credits are counted per monthly cycle (UNCERTAIN)
 # The sign-in pages for the OpenAPI hosts of the two regions; another host (a test double) serves its own.
 WEB_HOSTS = {"https://openapi.qoder.sh": "https://qoder.com", "https://openapi.qoder.com.cn": "https://qoder.cn"}
@@ -167,32 +166,17 @@ def poll_for_token(ctx: LoginContext, nonce: str, verifier: str) -> dict[str, An
     """Poll until the sign-in is done (404 or 202: still pending); LoginFailed on a refusal or after LOGIN_WAIT."""
     url = f"{ctx.auth_url}/api/v1/deviceToken/poll"
     params = {"nonce": nonce, "verifier": verifier, "challenge_method": "S256"}
-    progress = PollProgress(ctx)
-    started, network_errors = ctx.clock(), 0
-    while True:
-        ctx.sleep(POLL_INTERVAL)
-        elapsed = ctx.clock() - started
-        if elapsed > LOGIN_WAIT:
-            progress.done()
-            raise LoginFailed(f"the sign-in was not completed within {LOGIN_WAIT / 60:.0f} minutes; run the command "
-                              "again")
-        progress.waiting(elapsed)
-        try:
-            answer = ctx.http.get(url, params=params, headers={"user-agent": USER_AGENT})
-        except httpx.HTTPError as exc:
-            network_errors += 1
-            if network_errors >= MAX_NETWORK_ERRORS:
-                progress.done()
-                raise LoginFailed(f"Qoder could not be reached ({type(exc).__name__})") from None
-            continue
-        network_errors = 0
-        if answer.status_code in (202, 404):
-            continue
-        progress.done()
-        data = _unwrapped(json_object(answer))
-        if answer.status_code == 200 and isinstance(data.get("token") or data.get("access_token"), str):
-            return data
-        raise LoginFailed(f"Qoder refused the sign-in (HTTP {answer.status_code})")
+    expired = f"the sign-in was not completed within {LOGIN_WAIT / 60:.0f} minutes; run the command again"
+    with Poll(ctx, LOGIN_WAIT, expired, "Qoder") as poll:
+        while True:
+            answer = poll.call(POLL_INTERVAL, lambda: ctx.http.get(url, params=params,
+                                                                   headers={"user-agent": USER_AGENT}))
+            if answer is None or answer.status_code in (202, 404):
+                continue
+            data = _unwrapped(json_object(answer))
+            if answer.status_code == 200 and isinstance(data.get("token") or data.get("access_token"), str):
+                return data
+            raise LoginFailed(f"Qoder refused the sign-in (HTTP {answer.status_code})")
 
 
 def exchange_personal_token(http: httpx.Client, auth_url: str, personal_token: str) -> dict[str, Any]:

@@ -111,9 +111,10 @@ class Provider:
         dict when it changes something, the client's left as it is. Called only when overridden."""
         return body
 
-    def upstream_error(self, error: ir.GatewayError) -> None:
-        """A quirk hook on an upstream's error answer, after the gateway read it (a provider's
-        quota refusal and when the quota comes back: `retry_after`, if the answer named none)."""
+    def upstream_error(self, error: ir.GatewayError, raw: bytes) -> None:
+        """A quirk hook on an upstream's error answer (`raw`: its body, secrets scrubbed), after the
+        gateway read it: a provider's quota refusal and when the quota comes back (`retry_after`, if
+        the headers named none)."""
 
     def count_tokens_url(self, model: str) -> str | None:
         """The provider's own token-counting endpoint, if it has one."""

@@ -77,7 +77,7 @@ class CodeBuddyProvider(LoginProvider, OpenAICompatProvider):
                 body[name] = MAX_OUTPUT_TOKENS
         return body
 
-    def upstream_error(self, error: ir.GatewayError) -> None:
+    def upstream_error(self, error: ir.GatewayError, raw: bytes) -> None:
         """`{"code": N, "msg": ...}` (the OpenAI parser kept it as the message): a status and kind for N."""
         answer = _codebuddy_answer(error.message)
         if answer is None:

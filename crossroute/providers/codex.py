@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from crossroute import ir
 from crossroute.accounts.model import OAuthToken
 from crossroute.oauth.codex import CodexLogin
@@ -52,6 +54,15 @@ class CodexProvider(LoginProvider, OpenAIResponsesProvider):
             body["input"] = [_no_system_role(item) for item in items]
         return body
 
+    def upstream_error(self, error: ir.GatewayError, raw: bytes) -> None:
+        """A spent usage window (429 `usage_limit_reached`) is quota, not a rate limit: the account rests
+        until the window resets (the headers' reset, else the body's `resets_in_seconds`)."""
+        if error.status != 429 or b'"usage_limit_reached"' not in raw:
+            return
+        error.kind = "billing"
+        if error.retry_after is None:
+            error.retry_after = reset_in_body(raw)
+
     def models_request(self, token: OAuthToken) -> tuple[str, dict[str, str]] | None:
         """The live model list: `GET {base}/models?client_version=...` with the account's headers."""
         headers = {"authorization": f"Bearer {token.access_token}", **self.login.request_headers(token),
@@ -65,6 +76,19 @@ class CodexProvider(LoginProvider, OpenAIResponsesProvider):
             return []
         return [entry["slug"] for entry in entries
                 if isinstance(entry, dict) and isinstance(entry.get("slug"), str) and entry["slug"]]
+
+
+def reset_in_body(raw: bytes) -> float | None:
+    """A spent plan window says when it lifts in the body: `{"error": {"resets_in_seconds": N}}`."""
+    if b"resets_in_seconds" not in raw:
+        return None
+    try:
+        error = orjson.loads(raw).get("error")
+        seconds = error.get("resets_in_seconds") if isinstance(error, dict) else None
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return float(seconds) if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0 \
+        else None
 
 
 def _no_system_role(item: Any) -> Any:

@@ -166,7 +166,7 @@ class QoderProvider(LoginProvider, OpenAICompatProvider):
     def models_from_answer(self, data: Any) -> list[str]:
         return list(catalog_of(data))
 
-    def upstream_error(self, error: ir.GatewayError) -> None:
+    def upstream_error(self, error: ir.GatewayError, raw: bytes) -> None:
         if error.code in QUOTA_CODES:
             error.status, error.kind = 429, "billing"
         elif error.code in LOGIN_CODES:

@@ -36,7 +36,7 @@ class QwenProvider(LoginProvider, DashScopeProvider):
         """No live model list: providers.md knows none for Qwen OAuth, so the built-in list serves."""
         return None
 
-    def upstream_error(self, error: ir.GatewayError) -> None:
+    def upstream_error(self, error: ir.GatewayError, raw: bytes) -> None:
         if error.code in QUOTA_CODES or QUOTA_WORDS in error.message.lower():
             error.kind, error.code = "billing", error.code or "insufficient_quota"
             if error.retry_after is None:

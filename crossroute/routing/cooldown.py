@@ -13,8 +13,6 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 
-import orjson
-
 from crossroute import ir
 from crossroute.state.accounts import Reason
 
@@ -100,19 +98,6 @@ def _spent(used_percent: str | None) -> bool:
         return False
 
 
-def reset_in_body(raw: bytes) -> float | None:
-    """Codex's usage limit answer says when it lifts in its body: `{"error": {"resets_in_seconds": N}}`."""
-    if b"resets_in_seconds" not in raw:
-        return None
-    try:
-        error = orjson.loads(raw).get("error")
-        seconds = error.get("resets_in_seconds") if isinstance(error, dict) else None
-    except (orjson.JSONDecodeError, AttributeError):
-        return None
-    return float(seconds) if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0 \
-        else None
-
-
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
     """Retry-After as seconds: a number, or an HTTP date; anything else is ignored."""
     if not value:
@@ -150,9 +135,8 @@ def seconds_until(value: str, now: float | None) -> float | None:
 
 
 def is_daily_quota(raw: bytes) -> bool:
-    """A quota that will not come back in minutes: Gemini's RESOURCE_EXHAUSTED naming a per-day
-    quota, a Codex plan's usage window spent (`usage_limit_reached`)."""
-    return (b"QuotaFailure" in raw and b"PerDay" in raw) or b'"usage_limit_reached"' in raw
+    """Gemini's RESOURCE_EXHAUSTED names the quota it hit: a per-day one will not come back in minutes."""
+    return b"QuotaFailure" in raw and b"PerDay" in raw
 
 
 def is_context_length(error: ir.GatewayError) -> bool:

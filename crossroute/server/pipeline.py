@@ -289,13 +289,11 @@ class Pipeline:
             error = ir.GatewayError(response.status, raw[:500].decode("utf-8", "replace") or response.reason or "")
         redactor.error(error)  # again, for a key the body wrote with JSON escapes
         reset = cooldown.reset_from_headers(response.headers)
-        if reset is None and response.status == 429:
-            reset = cooldown.reset_in_body(raw)
         if reset is not None:
             error.retry_after = reset
         if response.status == 429 and cooldown.is_daily_quota(raw):
             error.kind = "billing"
-        provider.upstream_error(error)
+        provider.upstream_error(error, raw)
         return error
 
     # ------------------------------------------------------------ passthrough
