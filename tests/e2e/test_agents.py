@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CLIENT_KEY, MODELS, UPSTREAM_KEY, gateway_config
-from tests.e2e.agents import CLIENTS, RUN_TIMEOUT, assert_result_paired_with_call, complete_task, launch
+from tests.e2e.agents import (
+    AGENTS,
+    CLIENTS,
+    RUN_TIMEOUT,
+    assert_result_paired_with_call,
+    complete_task,
+    launch,
+)
 from tests.fakes import FakeUpstream, Turn
 from tests.gateway_runner import RunningGateway
 from tests.upstream_view import VIEWS
@@ -54,21 +61,17 @@ def test_tool_task_with_reasoning(client: str, upstream: str, stack: tuple[FakeU
                                   client_path: str, tmp_path: Path) -> None:
     signature = base64.b64encode(secrets.token_bytes(24)).decode()
     replayed = run_task(client, upstream, signature, stack, client_path, tmp_path)
-    if upstream == "openai":
-        assert replayed == []  # Chat Completions has no signatures
-    elif client in ("codex", "claude") or (client, upstream) == ("gemini", "gemini"):
-        # clients that keep signed reasoning (encrypted_content, thinking blocks, thoughtSignature) hand it back
+    if upstream in AGENTS[client].replays_signatures:
         assert signature in replayed
     else:
-        # Chat clients and Gemini CLI (which drops thought parts) cannot: the gateway sends Gemini its sentinel,
+        # the client could not keep it (Chat has no field for it): the gateway sends Gemini its sentinel,
         # and turns thinking off for that request where a provider insists on the signed block
         assert replayed in ([], ["skip_thought_signature_validator"])
 
 
 # One cell per client, together covering every upstream kind (each client retries with its own backoff,
-# so the full 20 would cost minutes without proving more).
-BROKEN_CELLS = [("codex", "anthropic"), ("claude", "gemini"), ("gemini", "openai"), ("opencode", "openai-responses"),
-                ("qwen", "gemini")]
+# so the full grid would cost minutes without proving more).
+BROKEN_CELLS = [(client, agent.broken_upstream) for client, agent in AGENTS.items()]
 
 
 @pytest.mark.parametrize(("client", "upstream"), BROKEN_CELLS)
