@@ -63,7 +63,8 @@ def notes_responder(secret: str, answer: str, thought: str, signature: str | Non
 
 
 def run_notes_task(upstream: str, stack: Stack, client_path: str, workdir: Path, thought: str = "",
-                   signature: str | None = None, extra: tuple[str, ...] = ()) -> tuple[str, list[Recorded]]:
+                   signature: str | None = None, extra: tuple[str, ...] = (),
+                   fmt: str | None = None) -> tuple[str, list[Recorded]]:
     """Runs the task; aider must exit 0 with the final answer on stdout, the file's content reaching the
     model only after the model asked for it. Returns aider's stdout and the upstream requests."""
     fake, gateway = stack
@@ -72,7 +73,7 @@ def run_notes_task(upstream: str, stack: Stack, client_path: str, workdir: Path,
     answer = f"The notes say {secret}. Finished-{secrets.token_hex(4)}"
     fake.respond_with(notes_responder(secret, answer, thought, signature))
     try:
-        result = launch("aider", gateway, CLIENT_KEY, MODELS[upstream], workdir, client_path, TASK,
+        result = launch("aider", gateway, CLIENT_KEY, MODELS[upstream], workdir, client_path, TASK, fmt,
                         client_args=aider_args(*extra))
     finally:
         fake.respond_with(None)
@@ -89,6 +90,16 @@ def run_notes_task(upstream: str, stack: Stack, client_path: str, workdir: Path,
 @pytest.mark.parametrize("upstream", UPSTREAMS)
 def test_file_round_trip(upstream: str, stack: Stack, client_path: str, tmp_path: Path) -> None:
     run_notes_task(upstream, stack, client_path, tmp_path)
+
+
+# Aider's other formats (litellm's anthropic/, gemini/ and openai/responses/ models), each against another kind
+OTHER_FORMATS = [("openai-responses", "anthropic"), ("anthropic", "gemini"), ("gemini", "openai-responses")]
+
+
+@pytest.mark.parametrize(("fmt", "upstream"), OTHER_FORMATS)
+def test_file_round_trip_in_another_format(fmt: str, upstream: str, stack: Stack, client_path: str,
+                                          tmp_path: Path) -> None:
+    run_notes_task(upstream, stack, client_path, tmp_path, fmt=fmt)
 
 
 @pytest.mark.parametrize("upstream", UPSTREAMS)
