@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import CLIENT_KEY, MODELS
 from tests.e2e.agents import RUN_TIMEOUT, launch
+from tests.e2e.test_agents import stack  # noqa: F401  (the fixture: one fake upstream and gateway per module)
 from tests.fakes import FakeUpstream, Recorded, Turn
 from tests.gateway_runner import RunningGateway
 

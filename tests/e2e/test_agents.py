@@ -6,11 +6,12 @@ from __future__ import annotations
 import base64
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLIENT_KEY, MODELS
+from tests.conftest import CLIENT_KEY, MODELS, UPSTREAM_KEY, gateway_config
 from tests.e2e.agents import (
     AGENTS,
     CLIENTS,
@@ -26,6 +27,14 @@ from tests.upstream_view import VIEWS
 pytestmark = pytest.mark.e2e
 
 UPSTREAMS = tuple(MODELS)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeUpstream, RunningGateway]]:
+    with FakeUpstream(api_key=UPSTREAM_KEY) as fake:
+        state = tmp_path_factory.mktemp("e2e-state") / "state.sqlite3"
+        with RunningGateway(gateway_config(fake.url), state) as gateway:
+            yield fake, gateway
 
 
 def run_task(client: str, upstream: str, signature: str | None, stack: tuple[FakeUpstream, RunningGateway],
