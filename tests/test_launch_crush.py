@@ -8,11 +8,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 
 from crossroute import launch
 from crossroute.launch import crush
+from tests.conftest import CLIENT_KEY, MODELS
+from tests.e2e.agents import assert_result_paired_with_call
+from tests.fakes import FakeUpstream, Turn
+from tests.gateway_runner import RunningGateway
 from tests.test_launch import GATEWAY, _crossroute, recording_client
+from tests.upstream_view import VIEWS
 
 # From Crush's published config schema (charm.land/crush.json): the properties each object
 # may have (the schema forbids any other) and their JSON types; a model entry needs all of its own.
@@ -133,3 +139,57 @@ def test_launching_crush_leaves_the_users_home_and_crush_settings_alone(tmp_path
     assert seen["env"][crush.KEY_VARIABLE] == "sk-c"
     assert sorted(p.name for p in user_home.rglob("*")) == [".config", "crush", "crush.json"]
     assert user_config.read_text() == '{"options": {"disable_metrics": false}}'
+
+
+# What Crush 0.9x sent an openai-compat provider on the last turn of a "read a file" task (its own
+# recorded test traffic, trimmed): streaming with usage, tool_choice auto, its default_max_tokens,
+# reasoning_content replayed on its assistant turn, "\n\n" beside the tool calls.
+CRUSH_TOOLS = [
+    {"type": "function", "function": {"name": "glob", "strict": False, "description": "Find files by name/pattern",
+                                      "parameters": {"type": "object", "required": ["pattern"], "properties": {
+                                          "path": {"type": "string"}, "pattern": {"type": "string"}}}}},
+    {"type": "function", "function": {"name": "view", "strict": False, "description": "Read a file by path",
+                                      "parameters": {"type": "object", "required": ["file_path"], "properties": {
+                                          "file_path": {"type": "string"}, "limit": {"type": "integer"},
+                                          "offset": {"type": "integer"}}}}},
+]
+GO_MOD = "<file>\n     1|module example.com/testproject\n     2|\n     3|go 1.23\n     4|\n</file>\n"
+
+
+def crush_last_turn(model: str) -> dict[str, Any]:
+    return {
+        "model": model, "max_tokens": 10000, "stream": True, "stream_options": {"include_usage": True},
+        "tool_choice": "auto", "tools": CRUSH_TOOLS,
+        "messages": [
+            {"role": "system", "content": "You are Crush, a powerful AI Assistant that runs in the CLI."},
+            {"role": "user", "content": "<system_reminder>Your todo list is currently empty.</system_reminder>"},
+            {"role": "user", "content": "Read the go mod"},
+            {"role": "assistant", "content": "\n\n", "reasoning_content": "The user wants me to read go.mod.",
+             "tool_calls": [{"id": "call_58a6", "type": "function",
+                             "function": {"name": "glob", "arguments": "{\"pattern\":\"go.mod\"}"}}]},
+            {"role": "tool", "tool_call_id": "call_58a6", "content": "/tmp/project/go.mod"},
+            {"role": "assistant", "content": "\n\n",
+             "tool_calls": [{"id": "call_87ef", "type": "function",
+                             "function": {"name": "view", "arguments": "{\"file_path\":\"/tmp/project/go.mod\"}"}}]},
+            {"role": "tool", "tool_call_id": "call_87ef", "content": GO_MOD},
+        ],
+    }
+
+
+@pytest.mark.parametrize("upstream", list(MODELS))
+def test_what_crush_sends_reaches_every_upstream_kind_with_its_calls_paired(
+        upstream: str, gateway: RunningGateway, clean_fake: FakeUpstream) -> None:
+    clean_fake.script(Turn(text="Module example.com/testproject, go 1.23."))
+    response = httpx.post(f"{gateway.url}/v1/chat/completions", json=crush_last_turn(MODELS[upstream]),
+                          headers={"Authorization": f"Bearer {CLIENT_KEY}",
+                                   "User-Agent": "Charm-Crush/0.96.1 (https://charm.land/crush)"}, timeout=30)
+    assert response.status_code == 200, response.text
+    streamed = "".join(json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+                       for line in response.text.splitlines()
+                       if line.startswith("data: {") and json.loads(line[6:])["choices"])
+    assert streamed == "Module example.com/testproject, go 1.23."
+    assert '"prompt_tokens"' in response.text  # the usage chunk Crush asked for with include_usage
+    seen = VIEWS[upstream](clean_fake.requests[-1].body)
+    assert seen.tool_names == ["glob", "view"]
+    assert [text for _, text in seen.results] == ["/tmp/project/go.mod", GO_MOD]
+    assert_result_paired_with_call(seen, "example.com/testproject")
