@@ -62,6 +62,8 @@ AGENTS: dict[str, Agent] = {
                   broken_upstream="gemini"),
     # `crush run` approves the tools of its session by itself
     "crush": Agent("view", lambda f: {"file_path": str(f)}, lambda task: ["run", "--quiet", task], own_cells=True),
+    "pi": Agent("read", lambda f: {"path": str(f)}, lambda task: ["-p", task],
+                replays_signatures=frozenset(), broken_upstream="openai"),
 }
 CLIENTS = tuple(name for name, agent in AGENTS.items() if not agent.own_cells)  # the shared grid's clients
 
