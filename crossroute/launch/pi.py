@@ -13,6 +13,7 @@ from crossroute.launch.base import Gateway, Launch
 FORMATS = ("openai-chat", "openai-responses", "anthropic", "gemini")
 
 PROVIDER = "crossroute"
+KEY_VARIABLE = "CROSSROUTE_API_KEY"
 # our format -> (pi's API kind, the path on the gateway its SDK appends its own routes to)
 PI_APIS = {
     "openai-chat": ("openai-completions", "/v1"),
@@ -27,7 +28,9 @@ def build(gateway: Gateway, model: str, home: Path, program: str, fmt: str) -> L
     models = {"providers": {PROVIDER: {
         "baseUrl": gateway.url + path,
         "api": api,
-        "apiKey": gateway.client_key,
+        # pi reads a literal key as a variable's name first, and as a shell command when it starts with "!":
+        # naming a variable we set is the only form that always means the key itself
+        "apiKey": KEY_VARIABLE,
         "models": [{"id": model, "name": model, "reasoning": True, "input": ["text", "image"],
                     "contextWindow": 200000, "maxTokens": 32000}],
     }}}
@@ -40,6 +43,7 @@ def build(gateway: Gateway, model: str, home: Path, program: str, fmt: str) -> L
     }
     agent_dir = home / ".pi" / "agent"
     env = {
+        KEY_VARIABLE: gateway.client_key,
         "HOME": str(home),
         # set even though HOME moves it: a PI_CODING_AGENT_DIR in the caller's environment would win
         "PI_CODING_AGENT_DIR": str(agent_dir),
