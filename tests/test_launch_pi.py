@@ -68,3 +68,14 @@ def test_the_callers_own_pi_dirs_are_not_used(tmp_path: Path) -> None:
     assert agent_dir.is_relative_to(seen["env"]["HOME"]) and not agent_dir.exists()
     assert Path(seen["env"]["PI_CODING_AGENT_SESSION_DIR"]).is_relative_to(agent_dir)
     assert list(user_dir.iterdir()) == []
+
+
+def test_print_keeps_pis_dirs_off_the_shell(tmp_path: Path) -> None:
+    """Exported, they would move the pasting shell's own later pi runs into the temp home."""
+    printed = _crossroute("launch", "pi", "--url", "http://127.0.0.1:5", "--model", "m", "--bin", "pi", "--print",
+                          cwd=tmp_path, env=dict(os.environ))
+    assert printed.returncode == 0, printed.stderr
+    assert "export PI_CODING_AGENT" not in printed.stdout
+    command = printed.stdout.rstrip().splitlines()[-1]
+    assert "PI_CODING_AGENT_DIR=" in command and command.endswith(" pi")
+    assert "export PI_OFFLINE=1" in printed.stdout
