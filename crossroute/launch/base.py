@@ -8,6 +8,8 @@ PLACEHOLDER_KEY = "crossroute-no-key"
 # Variables that move where a client keeps its files: --print puts them on the command line
 # only, so pasting the printed lines never changes the caller's own HOME or XDG dirs.
 HOME_VARIABLES = ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME",
+                  "CRUSH_GLOBAL_CONFIG", "CRUSH_GLOBAL_DATA", "CRUSH_CACHE_DIR", "CRUSH_SKILLS_DIR",
+                  "PI_CODING_AGENT_DIR", "PI_CODING_AGENT_SESSION_DIR",
                   "GIT_CONFIG_GLOBAL")  # Aider keeps git on the user's own config while HOME moves
 
 

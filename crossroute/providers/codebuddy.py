@@ -78,8 +78,8 @@ class CodeBuddyProvider(LoginProvider, OpenAICompatProvider):
         return body
 
     def upstream_error(self, error: ir.GatewayError, raw: bytes) -> None:
-        """`{"code": N, "msg": ...}` (the OpenAI parser kept it as the message): a status and kind for N."""
-        answer = _codebuddy_answer(error.message)
+        """`{"code": N, "msg": ...}`: a status and kind for N."""
+        answer = _codebuddy_answer(raw)
         if answer is None:
             return
         code, message, param = answer
@@ -137,12 +137,12 @@ def _tool_name(tool: Any) -> str | None:
     return inner.get("name") if isinstance(inner, dict) else None
 
 
-def _codebuddy_answer(text: str) -> tuple[int, str, str | None] | None:
-    """(code, msg, the parameter it names) when an error's text is CodeBuddy's `{"code": N, "msg": ...}`."""
-    if not text.startswith("{"):
+def _codebuddy_answer(body: bytes) -> tuple[int, str, str | None] | None:
+    """(code, msg, the parameter it names) when an error body is CodeBuddy's `{"code": N, "msg": ...}`."""
+    if not body.lstrip().startswith(b"{"):
         return None
     try:
-        data = orjson.loads(text)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
     code = data.get("code") if isinstance(data, dict) else None

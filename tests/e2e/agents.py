@@ -42,6 +42,9 @@ class Agent:
     replays_signatures: frozenset[str] = frozenset()
     # the upstream kind of its broken-stream cell (together the cells cover every kind)
     broken_upstream: str = "openai"
+    # its cells live in tests/e2e/test_agent_<name>.py instead of the shared grid (a client no
+    # registry ships, whose cells record the gap while its program is missing)
+    own_cells: bool = False
 
 
 AGENTS: dict[str, Agent] = {
@@ -57,8 +60,12 @@ AGENTS: dict[str, Agent] = {
                       broken_upstream="openai-responses"),
     "qwen": Agent("read_file", lambda f: {"file_path": str(f)}, lambda task: ["-p", task],
                   broken_upstream="gemini"),
+    # `crush run` approves the tools of its session by itself
+    "crush": Agent("view", lambda f: {"file_path": str(f)}, lambda task: ["run", "--quiet", task], own_cells=True),
+    "pi": Agent("read", lambda f: {"path": str(f)}, lambda task: ["-p", task],
+                replays_signatures=frozenset(), broken_upstream="openai"),
 }
-CLIENTS = tuple(AGENTS)
+CLIENTS = tuple(name for name, agent in AGENTS.items() if not agent.own_cells)  # the shared grid's clients
 
 
 class ScriptedFake(Protocol):

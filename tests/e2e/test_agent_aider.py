@@ -18,8 +18,8 @@ import orjson
 import pytest
 
 from tests.conftest import CLIENT_KEY, MODELS
+from tests.e2e import test_agents as grid
 from tests.e2e.agents import RUN_TIMEOUT, launch
-from tests.e2e.test_agents import stack  # noqa: F401  (the fixture: one fake upstream and gateway per module)
 from tests.fakes import FakeUpstream, Recorded, Turn
 from tests.gateway_runner import RunningGateway
 
@@ -32,6 +32,7 @@ TASK = "Tell me what my notes say"  # names no file: aider would add a named one
 REASONING = ["--reasoning-effort", "high", "--no-check-model-accepts-settings"]
 
 Stack = tuple[FakeUpstream, RunningGateway]
+stack = grid.stack  # the fake upstream and gateway, one pair for this module
 
 
 def aider_args(*extra: str) -> list[str]:

@@ -71,7 +71,7 @@ def test_tool_task_with_reasoning(client: str, upstream: str, stack: tuple[FakeU
 
 # One cell per client, together covering every upstream kind (each client retries with its own backoff,
 # so the full grid would cost minutes without proving more).
-BROKEN_CELLS = [(client, agent.broken_upstream) for client, agent in AGENTS.items()]
+BROKEN_CELLS = [(client, AGENTS[client].broken_upstream) for client in CLIENTS]
 
 
 @pytest.mark.parametrize(("client", "upstream"), BROKEN_CELLS)
