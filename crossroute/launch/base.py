@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 
 PLACEHOLDER_KEY = "crossroute-no-key"
 # Variables that move where a client keeps its files: --print puts them on the command line
-# only, so pasting the printed lines never changes the caller's own HOME or XDG dirs.
+# only, so pasting the printed lines never changes the caller's own HOME or XDG dirs. Also
+# E2E_TEST (Cline's feature-flag switch), too generic a name to leave exported in a shell.
 HOME_VARIABLES = ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME",
                   "CRUSH_GLOBAL_CONFIG", "CRUSH_GLOBAL_DATA", "CRUSH_CACHE_DIR", "CRUSH_SKILLS_DIR",
-                  "PI_CODING_AGENT_DIR", "PI_CODING_AGENT_SESSION_DIR")
+                  "PI_CODING_AGENT_DIR", "PI_CODING_AGENT_SESSION_DIR", "E2E_TEST")
 
 
 @dataclass(slots=True)
