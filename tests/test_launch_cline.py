@@ -59,3 +59,10 @@ def test_print_keeps_the_feature_flag_switch_out_of_the_shell(tmp_path: Path) ->
     assert "export E2E_TEST" not in printed
     assert printed.splitlines()[-1].startswith(f"HOME={tmp_path} ")
     assert "E2E_TEST=true " in printed.splitlines()[-1]
+
+
+def test_gemini_format_turns_off_the_hosted_search_that_would_drop_the_function_tools(tmp_path: Path) -> None:
+    _, _, gemini_settings = prepared(tmp_path / "gemini", "gemini")
+    _, _, anthropic_settings = prepared(tmp_path / "anthropic", "anthropic")
+    assert gemini_settings["tools"] == {"web_search": {"enabled": False}}
+    assert "tools" not in anthropic_settings

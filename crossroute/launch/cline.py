@@ -30,6 +30,16 @@ def provider_settings(gateway: Gateway, model: str, fmt: str) -> dict[str, objec
     return {"version": 1, "lastUsedProvider": provider, "modes": {}, "providers": {provider: entry}}
 
 
+def global_settings(fmt: str) -> dict[str, object]:
+    # telemetryOptOut stops its OpenTelemetry export to otel.cline.bot
+    settings: dict[str, object] = {"telemetryOptOut": True, "autoUpdateEnabled": False}
+    if fmt == "gemini":
+        # Cline hands its web_search tool to Gemini as the hosted googleSearch, and next to a hosted tool the
+        # AI SDK drops every function tool unless the model's name reads as Gemini 3 ("gemini-3...")
+        settings["tools"] = {"web_search": {"enabled": False}}
+    return settings
+
+
 def build(gateway: Gateway, model: str, home: Path, program: str, fmt: str) -> Launch:
     env = {
         "HOME": str(home),
@@ -43,9 +53,7 @@ def build(gateway: Gateway, model: str, home: Path, program: str, fmt: str) -> L
     }
     files = {
         f"{DATA_DIR}/settings/providers.json": json.dumps(provider_settings(gateway, model, fmt), indent=2),
-        # telemetryOptOut stops its OpenTelemetry export to otel.cline.bot
-        f"{DATA_DIR}/settings/global-settings.json": json.dumps({"telemetryOptOut": True,
-                                                                 "autoUpdateEnabled": False}, indent=2),
+        f"{DATA_DIR}/settings/global-settings.json": json.dumps(global_settings(fmt), indent=2),
     }
     # --data-dir turns on its sandbox mode: the session runs in the CLI's own process instead of a
     # detached hub daemon that would outlive it (a flag, so --print leaves the caller's shell alone)
