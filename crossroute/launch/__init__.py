@@ -20,12 +20,12 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from crossroute.launch.base import HOME_VARIABLES, PLACEHOLDER_KEY, Gateway, Launch
+from crossroute.launch.base import PLACEHOLDER_KEY, Gateway, Launch
 
 __all__ = ["CLIENTS", "PLACEHOLDER_KEY", "Gateway", "Launch", "describe", "prepare", "run"]
 
 # client name -> its module under crossroute/launch/ (and the program looked up on PATH)
-CLIENTS = ("codex", "claude", "gemini", "opencode", "qwen", "crush", "pi", "aider")
+CLIENTS = ("codex", "claude", "gemini", "opencode", "qwen", "crush", "pi", "aider", "cline")
 
 class ClientModule(Protocol):
     FORMATS: tuple[str, ...]  # the wire formats the client can speak, its default first
@@ -65,14 +65,15 @@ def describe(client: str, launch: Launch, home: Path, extra_args: list[str]) -> 
     """The --print form, for people who start the client themselves. Home-moving
     variables go on the command line alone, so pasting never changes the shell's HOME."""
     lines = [f"# {client} through crossroute (config files written under {home})"]
-    lines += [f"export {k}={shlex.quote(v)}" for k, v in launch.env.items() if k not in HOME_VARIABLES]
+    local = launch.command_line_only()
+    lines += [f"export {k}={shlex.quote(v)}" for k, v in launch.env.items() if k not in local]
     for relative, content in launch.files.items():
         if relative in launch.summarised:
             lines.append(f"# {home / relative}: written by crossroute ({len(content)} bytes)")
             continue
         lines += [f"# {home / relative}:", *(f"#   {line}" for line in content.rstrip().splitlines())]
     lines += [f"# {note}" for note in launch.notes]
-    homes = [f"{k}={shlex.quote(v)}" for k, v in launch.env.items() if k in HOME_VARIABLES]
+    homes = [f"{k}={shlex.quote(v)}" for k, v in launch.env.items() if k in local]
     lines.append(" ".join([*homes, shlex.join([launch.program, *launch.args, *extra_args])]))
     return "\n".join(lines)
 

@@ -81,4 +81,5 @@ def build(gateway: Gateway, model: str, home: Path, program: str, fmt: str) -> L
     notes = ["aider still reads the project's own .aider.conf.yml, .env and .aider.model.settings.yml "
              "(the command line above wins over them) and keeps its repo-map cache (.aider.tags.cache.v4) "
              "in the project"]
-    return Launch(program, args, env=env, files=files, notes=notes)
+    # git keeps the user's own identity while HOME moves; exported, it would pin every later git to it
+    return Launch(program, args, env=env, files=files, notes=notes, scoped=("GIT_CONFIG_GLOBAL",))

@@ -7,10 +7,7 @@ from dataclasses import dataclass, field
 PLACEHOLDER_KEY = "crossroute-no-key"
 # Variables that move where a client keeps its files: --print puts them on the command line
 # only, so pasting the printed lines never changes the caller's own HOME or XDG dirs.
-HOME_VARIABLES = ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME",
-                  "CRUSH_GLOBAL_CONFIG", "CRUSH_GLOBAL_DATA", "CRUSH_CACHE_DIR", "CRUSH_SKILLS_DIR",
-                  "PI_CODING_AGENT_DIR", "PI_CODING_AGENT_SESSION_DIR",
-                  "GIT_CONFIG_GLOBAL")  # Aider keeps git on the user's own config while HOME moves
+HOME_VARIABLES = frozenset({"HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"})
 
 
 @dataclass(slots=True)
@@ -36,3 +33,9 @@ class Launch:
     notes: list[str] = field(default_factory=list)
     # files shown by --print as one line (long and machine-made, such as Codex's model catalog)
     summarised: tuple[str, ...] = ()
+    # the client's own variables that --print keeps on the command line like HOME: its config and
+    # data dirs, and anything that exported would change the caller's other programs
+    scoped: tuple[str, ...] = ()
+
+    def command_line_only(self) -> frozenset[str]:
+        return HOME_VARIABLES | frozenset(self.scoped)

@@ -73,4 +73,5 @@ def build(gateway: Gateway, model: str, home: Path, program: str, fmt: str) -> L
     notes = ["Crush checks for a newer release on every start (one GET to GitHub's releases API, no key sent);"
              " it has no switch for that, so launch cannot turn it off"]
     return Launch(program, [], env=env, files={CONFIG_FILE: json.dumps(config(gateway, model, home, fmt), indent=2)},
-                  notes=notes)
+                  notes=notes,
+                  scoped=("CRUSH_GLOBAL_CONFIG", "CRUSH_GLOBAL_DATA", "CRUSH_CACHE_DIR", "CRUSH_SKILLS_DIR"))

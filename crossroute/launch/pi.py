@@ -56,4 +56,5 @@ def build(gateway: Gateway, model: str, home: Path, program: str, fmt: str) -> L
     files = {".pi/agent/models.json": json.dumps(models, indent=2),
              ".pi/agent/settings.json": json.dumps(settings, indent=2)}
     return Launch(program, [], env=env, files=files,
-                  notes=[f"pi speaks {fmt} to the gateway (its {api!r} API); the model is {PROVIDER}/{model}."])
+                  notes=[f"pi speaks {fmt} to the gateway (its {api!r} API); the model is {PROVIDER}/{model}."],
+                  scoped=("PI_CODING_AGENT_DIR", "PI_CODING_AGENT_SESSION_DIR"))

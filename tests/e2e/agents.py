@@ -64,6 +64,9 @@ AGENTS: dict[str, Agent] = {
     "crush": Agent("view", lambda f: {"file_path": str(f)}, lambda task: ["run", "--quiet", task], own_cells=True),
     "pi": Agent("read", lambda f: {"path": str(f)}, lambda task: ["-p", task],
                 replays_signatures=frozenset(), broken_upstream="openai"),
+    # its default format is Chat Completions, which has no field for signed reasoning
+    "cline": Agent("read_files", lambda f: {"files": [{"path": str(f)}]}, lambda task: [task],
+                   broken_upstream="anthropic"),
 }
 CLIENTS = tuple(name for name, agent in AGENTS.items() if not agent.own_cells)  # the shared grid's clients
 
