@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from tests.fakes import Recorded, ToolCallSpec, Turn
+from tests.fakes import FakeUpstream, Recorded, ToolCallSpec, Turn
 from tests.gateway_runner import RunningGateway
 from tests.upstream_view import Seen
 
@@ -62,13 +62,15 @@ AGENTS: dict[str, Agent] = {
                   broken_upstream="gemini"),
     # `crush run` approves the tools of its session by itself
     "crush": Agent("view", lambda f: {"file_path": str(f)}, lambda task: ["run", "--quiet", task], own_cells=True),
-    "pi": Agent("read", lambda f: {"path": str(f)}, lambda task: ["-p", task],
-                replays_signatures=frozenset(), broken_upstream="openai"),
-    # its default format is Chat Completions, which has no field for signed reasoning
+    # pi's and Cline's default format is Chat Completions, which has no field for signed reasoning
+    "pi": Agent("read", lambda f: {"path": str(f)}, lambda task: ["-p", task]),
     "cline": Agent("read_files", lambda f: {"files": [{"path": str(f)}]}, lambda task: [task],
                    broken_upstream="anthropic"),
 }
 CLIENTS = tuple(name for name, agent in AGENTS.items() if not agent.own_cells)  # the shared grid's clients
+
+
+Stack = tuple[FakeUpstream, RunningGateway]  # the grid's fake upstream and the gateway in front of it
 
 
 class ScriptedFake(Protocol):

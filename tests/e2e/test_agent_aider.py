@@ -18,10 +18,8 @@ import orjson
 import pytest
 
 from tests.conftest import CLIENT_KEY, MODELS
-from tests.e2e import test_agents as grid
-from tests.e2e.agents import RUN_TIMEOUT, launch
-from tests.fakes import FakeUpstream, Recorded, Turn
-from tests.gateway_runner import RunningGateway
+from tests.e2e.agents import RUN_TIMEOUT, Stack, launch
+from tests.fakes import Recorded, Turn
 
 pytestmark = pytest.mark.e2e
 
@@ -31,8 +29,6 @@ TASK = "Tell me what my notes say"  # names no file: aider would add a named one
 # reasoning asked for through Chat's reasoning_effort, which aider sends only with the settings check off
 REASONING = ["--reasoning-effort", "high", "--no-check-model-accepts-settings"]
 
-Stack = tuple[FakeUpstream, RunningGateway]
-stack = grid.stack  # the fake upstream and gateway, one pair for this module
 
 
 def aider_args(*extra: str) -> list[str]:

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CLIENT_KEY, MODELS
-from tests.e2e.agents import assert_result_paired_with_call, complete_task
-from tests.e2e.test_agents import stack  # noqa: F401  (the shared fake upstream + gateway fixture)
+from tests.e2e.agents import Stack, assert_result_paired_with_call, complete_task
 from tests.fakes import FakeUpstream
 from tests.gateway_runner import RunningGateway
 from tests.upstream_view import VIEWS
@@ -61,14 +60,14 @@ def run_cline(services: tuple[FakeUpstream, RunningGateway], client_path: str, w
     return seen.signatures
 
 
-def test_no_cline_process_outlives_the_launch(stack: tuple[FakeUpstream, RunningGateway],  # noqa: F811
+def test_no_cline_process_outlives_the_launch(stack: Stack,
                                               client_path: str, tmp_path: Path) -> None:
     assert run_cline(stack, client_path, tmp_path, "openai", None, None) == []
 
 
 @pytest.mark.parametrize(("fmt", "upstream"), FORMAT_CELLS)
 def test_other_formats_carry_the_task_and_its_reasoning(fmt: str, upstream: str,
-                                                         stack: tuple[FakeUpstream, RunningGateway],  # noqa: F811
+                                                         stack: Stack,
                                                          client_path: str, tmp_path: Path) -> None:
     signature = base64.b64encode(secrets.token_bytes(24)).decode()
     replayed = run_cline(stack, client_path, tmp_path, upstream, fmt, signature)

@@ -13,13 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import test_agents as grid
-from tests.e2e.agents import AGENTS
-from tests.fakes import FakeUpstream
-from tests.gateway_runner import RunningGateway
+from tests.e2e.agents import AGENTS, Stack
 
 pytestmark = pytest.mark.e2e
 
-stack = grid.stack  # the fake upstream and gateway, one pair for this module
 
 KNOWN_GAP = (
     "known gap: no registry ships a Crush binary. npm's @charmland/crush@0.96.1 is a GoReleaser wrapper "
@@ -42,17 +39,17 @@ def crush_runs(client_path: str) -> str:
 
 
 @pytest.mark.parametrize("upstream", grid.UPSTREAMS)
-def test_crush_tool_task(upstream: str, crush_runs: str, stack: tuple[FakeUpstream, RunningGateway],
+def test_crush_tool_task(upstream: str, crush_runs: str, stack: Stack,
                          client_path: str, tmp_path: Path) -> None:
     grid.test_tool_task("crush", upstream, stack, client_path, tmp_path)
 
 
 @pytest.mark.parametrize("upstream", grid.UPSTREAMS)
-def test_crush_tool_task_with_reasoning(upstream: str, crush_runs: str, stack: tuple[FakeUpstream, RunningGateway],
+def test_crush_tool_task_with_reasoning(upstream: str, crush_runs: str, stack: Stack,
                                         client_path: str, tmp_path: Path) -> None:
     grid.test_tool_task_with_reasoning("crush", upstream, stack, client_path, tmp_path)
 
 
-def test_crush_upstream_breaks_mid_stream(crush_runs: str, stack: tuple[FakeUpstream, RunningGateway],
+def test_crush_upstream_breaks_mid_stream(crush_runs: str, stack: Stack,
                                           client_path: str, tmp_path: Path) -> None:
     grid.test_upstream_breaks_mid_stream("crush", AGENTS["crush"].broken_upstream, stack, client_path, tmp_path)

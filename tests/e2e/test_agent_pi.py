@@ -11,10 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CLIENT_KEY, MODELS
-from tests.e2e.agents import SIGNED_UPSTREAMS, assert_result_paired_with_call, complete_task
-from tests.e2e.test_agents import stack  # noqa: F401  (the fixture: one fake upstream and gateway per module)
-from tests.fakes import FakeUpstream
-from tests.gateway_runner import RunningGateway
+from tests.e2e.agents import SIGNED_UPSTREAMS, Stack, assert_result_paired_with_call, complete_task
 from tests.upstream_view import VIEWS
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +25,7 @@ FORMAT_CELLS = [
 
 @pytest.mark.parametrize(("fmt", "upstream"), FORMAT_CELLS)
 def test_tool_task_with_reasoning_in_another_format(fmt: str, upstream: str,
-                                                    stack: tuple[FakeUpstream, RunningGateway],  # noqa: F811
+                                                    stack: Stack,
                                                     client_path: str, tmp_path: Path) -> None:
     fake, gateway = stack
     fake.clear()

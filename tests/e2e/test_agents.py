@@ -6,22 +6,21 @@ from __future__ import annotations
 import base64
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLIENT_KEY, MODELS, UPSTREAM_KEY, gateway_config
+from tests.conftest import CLIENT_KEY, MODELS
 from tests.e2e.agents import (
     AGENTS,
     CLIENTS,
     RUN_TIMEOUT,
+    Stack,
     assert_result_paired_with_call,
     complete_task,
     launch,
 )
-from tests.fakes import FakeUpstream, Turn
-from tests.gateway_runner import RunningGateway
+from tests.fakes import Turn
 from tests.upstream_view import VIEWS
 
 pytestmark = pytest.mark.e2e
@@ -29,15 +28,7 @@ pytestmark = pytest.mark.e2e
 UPSTREAMS = tuple(MODELS)
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeUpstream, RunningGateway]]:
-    with FakeUpstream(api_key=UPSTREAM_KEY) as fake:
-        state = tmp_path_factory.mktemp("e2e-state") / "state.sqlite3"
-        with RunningGateway(gateway_config(fake.url), state) as gateway:
-            yield fake, gateway
-
-
-def run_task(client: str, upstream: str, signature: str | None, stack: tuple[FakeUpstream, RunningGateway],
+def run_task(client: str, upstream: str, signature: str | None, stack: Stack,
              client_path: str, tmp_path: Path) -> list[str]:
     """Runs the task; returns the reasoning signatures the upstream saw replayed."""
     fake, gateway = stack
@@ -50,14 +41,14 @@ def run_task(client: str, upstream: str, signature: str | None, stack: tuple[Fak
 
 @pytest.mark.parametrize("upstream", UPSTREAMS)
 @pytest.mark.parametrize("client", CLIENTS)
-def test_tool_task(client: str, upstream: str, stack: tuple[FakeUpstream, RunningGateway], client_path: str,
+def test_tool_task(client: str, upstream: str, stack: Stack, client_path: str,
                    tmp_path: Path) -> None:
     run_task(client, upstream, None, stack, client_path, tmp_path)
 
 
 @pytest.mark.parametrize("upstream", UPSTREAMS)
 @pytest.mark.parametrize("client", CLIENTS)
-def test_tool_task_with_reasoning(client: str, upstream: str, stack: tuple[FakeUpstream, RunningGateway],
+def test_tool_task_with_reasoning(client: str, upstream: str, stack: Stack,
                                   client_path: str, tmp_path: Path) -> None:
     signature = base64.b64encode(secrets.token_bytes(24)).decode()
     replayed = run_task(client, upstream, signature, stack, client_path, tmp_path)
@@ -75,7 +66,7 @@ BROKEN_CELLS = [(client, AGENTS[client].broken_upstream) for client in CLIENTS]
 
 
 @pytest.mark.parametrize(("client", "upstream"), BROKEN_CELLS)
-def test_upstream_breaks_mid_stream(client: str, upstream: str, stack: tuple[FakeUpstream, RunningGateway],
+def test_upstream_breaks_mid_stream(client: str, upstream: str, stack: Stack,
                                     client_path: str, tmp_path: Path) -> None:
     """Every answer is cut after its first chunk: the client must report an error and
     exit, not loop or print a half answer as if it were complete."""
