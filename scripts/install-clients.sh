@@ -49,6 +49,7 @@ npm_group clients system "@openai/codex@0.169.0" "opencode-ai@1.18.33" "@google/
 npm_group clients22 22 "@anthropic-ai/claude-code@2.1.330" "@qwen-code/qwen-code@0.24.4"
 npm_group pi system "@mariozechner/pi-coding-agent@0.73.1"
 npm_group cline system "cline@3.0.65"
+npm_group kilo system "@kilocode/cli@7.7.7"
 # Crush is not installed: npm's @charmland/crush has no binary (its postinstall downloads one from the
 # vendor's release host) and no other registry ships it; tests/e2e/test_agent_crush.py records the gap.
 venv_group aider aider "aider-chat==0.86.2"

@@ -25,7 +25,7 @@ from crossroute.launch.base import PLACEHOLDER_KEY, Gateway, Launch
 __all__ = ["CLIENTS", "PLACEHOLDER_KEY", "Gateway", "Launch", "describe", "prepare", "run"]
 
 # client name -> its module under crossroute/launch/ (and the program looked up on PATH)
-CLIENTS = ("codex", "claude", "gemini", "opencode", "qwen", "crush", "pi", "aider", "cline")
+CLIENTS = ("codex", "claude", "gemini", "opencode", "qwen", "crush", "pi", "aider", "cline", "kilo")
 
 class ClientModule(Protocol):
     FORMATS: tuple[str, ...]  # the wire formats the client can speak, its default first

@@ -66,6 +66,9 @@ AGENTS: dict[str, Agent] = {
     "pi": Agent("read", lambda f: {"path": str(f)}, lambda task: ["-p", task]),
     "cline": Agent("read_files", lambda f: {"files": [{"path": str(f)}]}, lambda task: [task],
                    broken_upstream="anthropic"),
+    # one argument with spaces would reach the model wrapped in literal quotes (as with OpenCode)
+    "kilo": Agent("read", lambda f: {"filePath": str(f)}, lambda task: ["run", *task.split()],
+                  broken_upstream="anthropic"),
 }
 CLIENTS = tuple(name for name, agent in AGENTS.items() if not agent.own_cells)  # the shared grid's clients
 
