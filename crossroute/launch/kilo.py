@@ -9,13 +9,15 @@ from typing import Any
 
 from crossroute.launch.base import Gateway, Launch
 
-FORMATS = ("openai-chat", "anthropic")  # the wire formats it can speak, the default first
+FORMATS = ("openai-chat", "anthropic", "openai-responses", "gemini")  # the wire formats it can speak, the default first
 
 # the AI SDK provider package (bundled in the kilo binary, so nothing is installed) and the base URL
 # it is given, per wire format
 PROVIDERS = {
     "openai-chat": ("@ai-sdk/openai-compatible", "/v1"),
     "anthropic": ("@ai-sdk/anthropic", "/v1"),
+    "openai-responses": ("@ai-sdk/openai", "/v1"),
+    "gemini": ("@ai-sdk/google", "/v1beta"),
 }
 
 # Everything Kilo would reach on its own: off by variable (the config file repeats what it can)
