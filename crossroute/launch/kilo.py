@@ -59,6 +59,10 @@ def build(gateway: Gateway, model: str, home: Path, program: str, fmt: str) -> L
     }
     env = {
         "KILO_CONFIG": str(home / "kilo.json"),
+        # the caller's own, were they set, would bring in their config dir, inline config and session store
+        "KILO_CONFIG_DIR": str(home / ".config/kilo"),
+        "KILO_CONFIG_CONTENT": "{}",
+        "KILO_DB": "kilo.db",  # a bare name lands in the data dir, under the temp home
         **QUIET,
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
@@ -66,4 +70,6 @@ def build(gateway: Gateway, model: str, home: Path, program: str, fmt: str) -> L
         "XDG_CACHE_HOME": str(home / ".cache"),
         "XDG_STATE_HOME": str(home / ".local/state"),
     }
-    return Launch(program, [], env=env, files={"kilo.json": json.dumps(config, indent=2)})
+    # exported by --print, these would point the pasting shell's later kilo runs at a removed temp home
+    scoped = ("KILO_CONFIG", "KILO_CONFIG_DIR", "KILO_DB", "KILO_CONFIG_CONTENT")
+    return Launch(program, [], env=env, files={"kilo.json": json.dumps(config, indent=2)}, scoped=scoped)
