@@ -1,5 +1,5 @@
-"""Kilo CLI (an OpenCode derivative): OpenAI Chat Completions through its bundled
-@ai-sdk/openai-compatible provider by default, Anthropic Messages through @ai-sdk/anthropic."""
+"""Kilo CLI (an OpenCode fork): a custom provider on one of the AI SDK packages bundled in its
+binary, OpenAI Chat Completions (@ai-sdk/openai-compatible, as its own Kilo Gateway) by default."""
 
 from __future__ import annotations
 
