@@ -12,8 +12,8 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,6 +45,9 @@ class Agent:
     # its cells live in tests/e2e/test_agent_<name>.py instead of the shared grid (a client no
     # registry ships, whose cells record the gap while its program is missing)
     own_cells: bool = False
+    # cells in the other wire formats the client speaks (`launch --format`): (format, upstream kind)
+    # -> whether the client hands the upstream's signed reasoning back in that format
+    other_formats: Mapping[tuple[str, str], bool] = field(default_factory=dict)
 
 
 AGENTS: dict[str, Agent] = {
@@ -62,13 +65,31 @@ AGENTS: dict[str, Agent] = {
                   broken_upstream="gemini"),
     # `crush run` approves the tools of its session by itself
     "crush": Agent("view", lambda f: {"file_path": str(f)}, lambda task: ["run", "--quiet", task], own_cells=True),
-    # pi's and Cline's default format is Chat Completions, which has no field for signed reasoning
-    "pi": Agent("read", lambda f: {"path": str(f)}, lambda task: ["-p", task]),
+    # pi, Cline and Kilo speak Chat Completions by default, which has no field for signed reasoning.
+    # pi keeps signed reasoning in every format that has a field for it.
+    "pi": Agent("read", lambda f: {"path": str(f)}, lambda task: ["-p", task],
+                other_formats={("openai-responses", "anthropic"): True, ("openai-responses", "gemini"): True,
+                               ("anthropic", "openai-responses"): True, ("anthropic", "gemini"): True,
+                               ("gemini", "openai"): False, ("gemini", "anthropic"): True}),
+    # Cline drops reasoning parts when it replays a turn (Anthropic's signatures, and the foreign ones the
+    # gateway hands a Gemini client on a thought part) and asks Responses for no encrypted reasoning; only
+    # Gemini's own signature survives, where Gemini puts it: on the functionCall part.
     "cline": Agent("read_files", lambda f: {"files": [{"path": str(f)}]}, lambda task: [task],
-                   broken_upstream="anthropic"),
-    # one argument with spaces would reach the model wrapped in literal quotes (as with OpenCode)
+                   broken_upstream="anthropic",
+                   other_formats={("anthropic", "openai-responses"): False, ("anthropic", "gemini"): False,
+                                  ("openai-responses", "anthropic"): False, ("openai-responses", "gemini"): False,
+                                  ("gemini", "openai-responses"): False, ("gemini", "anthropic"): False,
+                                  ("gemini", "gemini"): True}),
+    # Kilo asks a custom model for no reasoning (no thinking, no effort), so the gateway turns it off
+    # upstream; only Gemini thinks regardless, and Kilo hands its signature back. Speaking Gemini it keeps
+    # Gemini's own signature but drops a foreign one, which the gateway sends on an empty thought part.
+    # One argument with spaces would reach the model wrapped in literal quotes (as with OpenCode).
     "kilo": Agent("read", lambda f: {"filePath": str(f)}, lambda task: ["run", *task.split()],
-                  broken_upstream="anthropic"),
+                  broken_upstream="anthropic",
+                  other_formats={("anthropic", "openai-responses"): False, ("anthropic", "gemini"): True,
+                                 ("openai-responses", "anthropic"): False, ("openai-responses", "gemini"): True,
+                                 ("gemini", "openai-responses"): False, ("gemini", "anthropic"): False,
+                                 ("gemini", "gemini"): True}),
 }
 CLIENTS = tuple(name for name, agent in AGENTS.items() if not agent.own_cells)  # the shared grid's clients
 

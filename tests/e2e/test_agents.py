@@ -60,6 +60,26 @@ def test_tool_task_with_reasoning(client: str, upstream: str, stack: Stack,
         assert replayed in ([], ["skip_thought_signature_validator"])
 
 
+# The clients that speak several wire formats, in their other formats: each format against upstream kinds
+# other than its own (the translation runs both ways), with reasoning on.
+FORMAT_CELLS = [(client, fmt, upstream) for client in CLIENTS for fmt, upstream in AGENTS[client].other_formats]
+
+
+@pytest.mark.parametrize(("client", "fmt", "upstream"), FORMAT_CELLS)
+def test_tool_task_with_reasoning_in_another_format(client: str, fmt: str, upstream: str, stack: Stack,
+                                                    client_path: str, tmp_path: Path) -> None:
+    fake, gateway = stack
+    fake.clear()
+    signature = base64.b64encode(secrets.token_bytes(24)).decode()
+    run = complete_task(client, fake, gateway, CLIENT_KEY, MODELS[upstream], client_path, tmp_path, signature, fmt)
+    seen = VIEWS[upstream](run.carrying.body)
+    assert_result_paired_with_call(seen, run.secret)
+    if AGENTS[client].other_formats[(fmt, upstream)]:
+        assert signature in seen.signatures
+    else:
+        assert set(seen.signatures) <= {"skip_thought_signature_validator"}, seen.signatures
+
+
 # One cell per client, together covering every upstream kind (each client retries with its own backoff,
 # so the full grid would cost minutes without proving more).
 BROKEN_CELLS = [(client, AGENTS[client].broken_upstream) for client in CLIENTS]
