@@ -30,7 +30,6 @@ TASK = "Tell me what my notes say"  # names no file: aider would add a named one
 REASONING = ["--reasoning-effort", "high", "--no-check-model-accepts-settings"]
 
 
-
 def aider_args(*extra: str) -> list[str]:
     """One task, non-interactively: answer yes to adding the file, commit nothing, plain output."""
     return ["--message", TASK, "--yes-always", "--no-auto-commits", "--no-pretty", "--no-fancy-input", *extra]
