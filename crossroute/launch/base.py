@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 PLACEHOLDER_KEY = "crossroute-no-key"
 # Variables that move where a client keeps its files: --print puts them on the command line
 # only, so pasting the printed lines never changes the caller's own HOME or XDG dirs.
-HOME_VARIABLES = frozenset({"HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"})
+XDG_DIRS = {"XDG_CONFIG_HOME": ".config", "XDG_DATA_HOME": ".local/share", "XDG_CACHE_HOME": ".cache",
+            "XDG_STATE_HOME": ".local/state"}
+HOME_VARIABLES = frozenset({"HOME", *XDG_DIRS})
+
+
+def temp_home_env(home: Path) -> dict[str, str]:
+    """HOME and the XDG base dirs, all inside the temporary home, for clients that read either."""
+    return {"HOME": str(home), **{variable: str(home / relative) for variable, relative in XDG_DIRS.items()}}
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from crossroute.launch.base import Gateway, Launch
+from crossroute.launch.base import Gateway, Launch, temp_home_env
 
 # Chat Completions first: Cline's own provider and OpenRouter, the ones its users pick most, both speak it,
 # and "openai-compatible" is the provider Cline documents for a custom endpoint.
@@ -42,11 +42,7 @@ def global_settings(fmt: str) -> dict[str, object]:
 
 def build(gateway: Gateway, model: str, home: Path, program: str, fmt: str) -> Launch:
     env = {
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_DATA_HOME": str(home / ".local/share"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "XDG_STATE_HOME": str(home / ".local/state"),
+        **temp_home_env(home),
         # its only effect: feature flags from a no-op provider instead of PostHog at data.cline.bot
         "E2E_TEST": "true",
         "CLINE_NO_AUTO_UPDATE": "1",

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from crossroute.launch.base import Gateway, Launch
+from crossroute.launch.base import Gateway, Launch, temp_home_env
 
 # The wire formats it can speak, the default first. Crush's `openai` provider type is left out:
 # it speaks the Responses API only for model ids it knows (gpt-4*, gpt-5*, o-series) and Chat
@@ -60,11 +60,7 @@ def build(gateway: Gateway, model: str, home: Path, program: str, fmt: str) -> L
         "CRUSH_DISABLE_METRICS": "1",
         "DO_NOT_TRACK": "1",
         "CRUSH_CLIENT_SERVER": "0",  # in-process: no detached `crush server` outliving the temp home
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_DATA_HOME": str(home / ".local/share"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "XDG_STATE_HOME": str(home / ".local/state"),
+        **temp_home_env(home),
         "CRUSH_GLOBAL_CONFIG": str(home / ".config/crush"),
         "CRUSH_GLOBAL_DATA": str(home / DATA_DIR),
         "CRUSH_CACHE_DIR": str(home / ".cache/crush"),

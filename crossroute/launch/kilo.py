@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from crossroute.launch.base import Gateway, Launch
+from crossroute.launch.base import Gateway, Launch, temp_home_env
 
 FORMATS = ("openai-chat", "anthropic", "openai-responses", "gemini")  # the wire formats it can speak, the default first
 
@@ -64,11 +64,7 @@ def build(gateway: Gateway, model: str, home: Path, program: str, fmt: str) -> L
         "KILO_CONFIG_CONTENT": "{}",
         "KILO_DB": "kilo.db",  # a bare name lands in the data dir, under the temp home
         **QUIET,
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_DATA_HOME": str(home / ".local/share"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "XDG_STATE_HOME": str(home / ".local/state"),
+        **temp_home_env(home),
     }
     # exported by --print, these would point the pasting shell's later kilo runs at a removed temp home
     scoped = ("KILO_CONFIG", "KILO_CONFIG_DIR", "KILO_DB", "KILO_CONFIG_CONTENT")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from crossroute.launch.base import Gateway, Launch
+from crossroute.launch.base import Gateway, Launch, temp_home_env
 
 FORMATS = ("openai-chat",)  # the wire formats it can speak, the default first
 
@@ -34,10 +34,6 @@ def build(gateway: Gateway, model: str, home: Path, program: str, fmt: str) -> L
         "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
         "OPENCODE_DISABLE_SHARE": "1",
         "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_DATA_HOME": str(home / ".local/share"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "XDG_STATE_HOME": str(home / ".local/state"),
+        **temp_home_env(home),
     }
     return Launch(program, [], env=env, files={"opencode.json": json.dumps(config, indent=2)})
