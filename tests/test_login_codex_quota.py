@@ -15,9 +15,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from crossroute.providers.codex import reset_in_body
-from crossroute.routing.cooldown import reset_from_headers
-from crossroute.routing.quota import quota_from_headers
+from crossroute.providers.codex import CodexProvider, reset_in_body
 from crossroute.state.accounts import Quota, SharedAccountState, UsageWindow, read_views
 from tests.fakes.codex import FakeCodex
 from tests.gateway_runner import RunningGateway, free_port
@@ -41,26 +39,26 @@ def codex() -> Iterator[FakeCodex]:
 
 
 def test_the_usage_window_headers_become_the_accounts_quota() -> None:
-    quota = quota_from_headers(CODEX_HEADERS, now=NOW)
+    quota = CodexProvider.quota_from_headers(CODEX_HEADERS, now=NOW)
     assert quota == Quota(seen_at=NOW, windows=(UsageWindow(300, 23.0, NOW + 600), UsageWindow(10080, 4.5, NOW + 86400)))
     assert [window.name for window in quota.windows] == ["5h", "week"]
     broken = {**CODEX_HEADERS, "x-codex-secondary-used-percent": "lots"}
-    assert quota_from_headers(broken, now=NOW) == Quota(seen_at=NOW, windows=(UsageWindow(300, 23.0, NOW + 600),))
-    assert quota_from_headers({"content-type": "text/event-stream"}) is None
+    assert CodexProvider.quota_from_headers(broken, now=NOW) == Quota(seen_at=NOW, windows=(UsageWindow(300, 23.0, NOW + 600),))
+    assert CodexProvider.quota_from_headers({"content-type": "text/event-stream"}) is None
     assert UsageWindow(1440, 0).name == "1d" and UsageWindow(90, 0).name == "90m"
 
 
 def test_only_a_spent_window_says_how_long_a_429_rests() -> None:
-    assert reset_from_headers(CODEX_HEADERS, now=NOW) is None  # nothing spent: a weekly reset is no wait
+    assert CodexProvider.reset_from_headers(CODEX_HEADERS, now=NOW) is None  # nothing spent: a weekly reset is no wait
     spent = {**CODEX_HEADERS, "x-codex-primary-used-percent": "100"}
-    assert reset_from_headers(spent, now=NOW) == 600
+    assert CodexProvider.reset_from_headers(spent, now=NOW) == 600
     body = b'{"error": {"type": "usage_limit_reached", "resets_in_seconds": 1234, "resets_at": 1}}'
     assert reset_in_body(body) == 1234 and reset_in_body(b'{"error": "x"}') is None
 
 
 def test_the_windows_are_shared_through_the_state_file(tmp_path: Path) -> None:
     path = tmp_path / "accounts.state"
-    quota = quota_from_headers(CODEX_HEADERS, now=NOW)
+    quota = CodexProvider.quota_from_headers(CODEX_HEADERS, now=NOW)
     assert quota is not None
     one, two = SharedAccountState(path), SharedAccountState(path)
     try:

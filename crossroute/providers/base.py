@@ -12,6 +12,7 @@ from crossroute.formats import WireFormat
 
 if TYPE_CHECKING:
     from crossroute.accounts import Account
+    from crossroute.state.accounts import Quota
 
 
 @dataclass(slots=True)
@@ -41,11 +42,15 @@ class Provider:
     # provider that does not costs no call per request.
     prepares: ClassVar[bool] = False
     edits_passthrough: ClassVar[bool] = False
+    # Whether the class reads quota and resets from the headers its own way (`quota_from_headers`,
+    # `reset_from_headers`), instead of the standard readers of routing/quota.py and routing/cooldown.py.
+    reads_own_quota: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.prepares = cls.prepare is not Provider.prepare
         cls.edits_passthrough = cls.passthrough_body is not Provider.passthrough_body
+        cls.reads_own_quota = cls.quota_from_headers is not Provider.quota_from_headers
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
@@ -110,6 +115,15 @@ class Provider:
         """The quirk hook of a passthrough (the client's body, in the upstream's format): a new
         dict when it changes something, the client's left as it is. Called only when overridden."""
         return body
+
+    def quota_from_headers(self, headers: Mapping[str, str]) -> Quota | None:
+        """The account's quota in an answer's headers, for an upstream that reports it its own way;
+        together with `reset_from_headers`. Called only when overridden."""
+        raise NotImplementedError
+
+    def reset_from_headers(self, headers: Mapping[str, str]) -> float | None:
+        """Seconds an error answer's headers say to rest (with `reads_own_quota`)."""
+        raise NotImplementedError
 
     def upstream_error(self, error: ir.GatewayError, raw: bytes) -> None:
         """A quirk hook on an upstream's error answer (`raw`: its body, secrets scrubbed), after the

@@ -31,7 +31,6 @@ _ANTHROPIC_RESETS = ("anthropic-ratelimit-requests-reset", "anthropic-ratelimit-
                      "anthropic-ratelimit-input-tokens-reset", "anthropic-ratelimit-output-tokens-reset")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _SECONDS_PER_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_CODEX_WINDOWS = ("primary", "secondary")
 _QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "quota_exceeded"})
 _CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
 _CONTEXT_WORDS = ("prompt is too long", "context length", "context window", "maximum context",
@@ -81,21 +80,10 @@ def reset_from_headers(headers: Mapping[str, str], now: float | None = None) -> 
         seconds = seconds_until(value, now) if value else None
         if seconds is not None:
             waits.append((headers.get(name.removesuffix("-reset") + "-remaining") == "0", seconds))
-    for name in _CODEX_WINDOWS:  # a plan's usage windows: only a spent one says how long to wait
-        seconds = retry_after_seconds(headers.get(f"x-codex-{name}-reset-after-seconds"))
-        if seconds is not None and _spent(headers.get(f"x-codex-{name}-used-percent")):
-            waits.append((True, seconds))
     if not waits:
         return None
     exhausted = [seconds for spent, seconds in waits if spent]
     return max(exhausted or [seconds for _, seconds in waits])
-
-
-def _spent(used_percent: str | None) -> bool:
-    try:
-        return used_percent is not None and float(used_percent) >= 100
-    except ValueError:
-        return False
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:

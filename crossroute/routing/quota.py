@@ -1,56 +1,26 @@
-"""The quota an upstream reports on its answers: OpenAI's `x-ratelimit-*`,
-Anthropic's `anthropic-ratelimit-*` headers (Gemini sends none) and the Codex
-plan's usage windows (`x-codex-primary-*`, `x-codex-secondary-*`), read into a
-`Quota` for the account's shared state, on successes and failures alike."""
+"""The quota an upstream reports on its answers: OpenAI's `x-ratelimit-*` and
+Anthropic's `anthropic-ratelimit-*` headers (Gemini sends none), read into a
+`Quota` for the account's shared state, on successes and failures alike. A
+provider with headers of its own reads them in its `quota_from_headers`
+(Codex: its plan's usage windows)."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 
 from crossroute.routing.cooldown import duration_seconds, seconds_until
-from crossroute.state.accounts import Quota, UsageWindow
+from crossroute.state.accounts import Quota
 
 
 def quota_from_headers(headers: Mapping[str, str], now: float | None = None) -> Quota | None:
-    """None for an answer without rate-limit headers (six lookups: this runs on every upstream answer)."""
+    """None for an answer without rate-limit headers (five lookups: this runs on every upstream answer)."""
     if "x-ratelimit-remaining-requests" in headers or "x-ratelimit-remaining-tokens" in headers:
         return _openai(headers, time.time() if now is None else now)
     if ("anthropic-ratelimit-requests-remaining" in headers or "anthropic-ratelimit-tokens-remaining" in headers
             or "anthropic-ratelimit-input-tokens-remaining" in headers):
         return _anthropic(headers, time.time() if now is None else now)
-    if CODEX_PRIMARY in headers:
-        return _codex(headers, time.time() if now is None else now)
     return None
-
-
-CODEX_PRIMARY = "x-codex-primary-used-percent"
-
-
-def _codex(headers: Mapping[str, str], now: float) -> Quota:
-    """The plan's windows (primary: 5 hours, secondary: weekly): used percent, length, reset."""
-    windows = []
-    for name in ("primary", "secondary"):
-        used = _number(headers.get(f"x-codex-{name}-used-percent"))
-        minutes = _number(headers.get(f"x-codex-{name}-window-minutes"))
-        if used is None or minutes is None or minutes < 1:
-            continue
-        after = _number(headers.get(f"x-codex-{name}-reset-after-seconds"))
-        at = _number(headers.get(f"x-codex-{name}-reset-at"))
-        resets_at = now + after if after is not None else at if at is not None else 0.0
-        windows.append(UsageWindow(int(minutes), used, resets_at))
-    return Quota(seen_at=now, windows=tuple(windows))
-
-
-def _number(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) and number >= 0 else None
 
 
 def _openai(headers: Mapping[str, str], now: float) -> Quota:

@@ -251,7 +251,8 @@ class Pipeline:
             raise ir.GatewayError(502, f"provider {provider.name} is unreachable") from None
         finally:
             call.upstream_wait += time.perf_counter() - waiting
-        quota = quota_from_headers(response.headers)
+        answer = response.headers
+        quota = provider.quota_from_headers(answer) if provider.reads_own_quota else quota_from_headers(answer)
         if quota is not None:
             _lease(call).reported_quota(quota)
         if response.status >= 300:
@@ -288,7 +289,8 @@ class Pipeline:
         except Exception:
             error = ir.GatewayError(response.status, raw[:500].decode("utf-8", "replace") or response.reason or "")
         redactor.error(error)  # again, for a key the body wrote with JSON escapes
-        reset = cooldown.reset_from_headers(response.headers)
+        reset = (provider.reset_from_headers(response.headers) if provider.reads_own_quota
+                 else cooldown.reset_from_headers(response.headers))
         if reset is not None:
             error.retry_after = reset
         if response.status == 429 and cooldown.is_daily_quota(raw):
