@@ -118,6 +118,9 @@ def cmd_launch(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"crossroute: {exc}", file=sys.stderr)
         return 127
+    except OSError as exc:  # a --bin that is a directory, not executable, or not a program
+        print(f"crossroute: cannot start {args.bin or args.client}: {exc.strerror or exc}", file=sys.stderr)
+        return 126
     except ValueError as exc:
         print(f"crossroute: {exc}", file=sys.stderr)
         return 2

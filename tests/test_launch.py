@@ -160,3 +160,12 @@ def test_a_format_the_client_cannot_speak_is_refused_before_anything_runs(tmp_pa
     assert result.returncode == 2
     assert "claude cannot speak gemini; it speaks anthropic" in result.stderr
     assert not record.exists()
+
+
+def test_a_client_that_cannot_be_started_is_a_clear_error(tmp_path: Path) -> None:
+    not_a_program = tmp_path / "claude"
+    not_a_program.write_text("just text\n")  # no execute bit
+    result = _crossroute("launch", "claude", "--url", "http://127.0.0.1:5", "--model", "m",
+                         "--bin", str(not_a_program), cwd=tmp_path, env=dict(os.environ))
+    assert result.returncode == 126
+    assert result.stderr.strip() == f"crossroute: cannot start {not_a_program}: Permission denied"
