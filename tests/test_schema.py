@@ -376,7 +376,7 @@ REFS = ["#", "#/$defs/a", "#/$defs/b", "#/definitions/a", "#/properties/x", "#/n
 scalars = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(min_value=-(2**64), max_value=2**64),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),  # what orjson parses out of a request body
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from(TYPE_WORDS + REFS + ["date-time", "int64", "uri"]),
     st.text(max_size=5),
